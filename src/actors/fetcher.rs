@@ -1,0 +1,162 @@
+//! `FetcherActor`: claims due rows and hands them to the senders.
+//!
+//! Takes `Tick` from the `SchedulerActor` and `Barrier` from its `Stop`.
+//! Claims at most `DISPATCH_BATCH_SIZE` rows, and never more than the sender
+//! pool has free slots for; sends each claimed row to a `SenderActor` as
+//! `Deliver`, with the slot it occupies until its outcome is written.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use sqlx::PgPool;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
+
+use super::guarded;
+use super::sender::Deliver;
+use crate::repository::{self, ClaimedMessage};
+
+/// Time to claim a batch. Carries the span of the tick.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Tick {
+    span: tracing::Span,
+}
+
+impl Tick {
+    /// A tick with a fresh span.
+    pub fn new() -> Self {
+        Tick {
+            span: tracing::info_span!("tick"),
+        }
+    }
+}
+
+impl Default for Tick {
+    fn default() -> Self {
+        Tick::new()
+    }
+}
+
+/// Answered once every message sent before it has been handled.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Barrier;
+
+/// See the module documentation.
+pub struct FetcherActor {
+    pool: PgPool,
+    senders: Vec<Recipient<Deliver>>,
+    next_sender: usize,
+    /// One permit per provider call the sender pool can hold.
+    slots: Arc<Semaphore>,
+    batch_size: u32,
+    lease: Duration,
+    instance_id: Arc<str>,
+}
+
+impl FetcherActor {
+    /// A fetcher feeding `senders`, whose capacity is the permits of `slots`.
+    pub fn new(
+        pool: PgPool,
+        senders: Vec<Recipient<Deliver>>,
+        slots: Arc<Semaphore>,
+        batch_size: u32,
+        lease: Duration,
+        instance_id: Arc<str>,
+    ) -> Self {
+        FetcherActor {
+            pool,
+            senders,
+            next_sender: 0,
+            slots,
+            batch_size,
+            lease,
+            instance_id,
+        }
+    }
+
+    fn dispatch(&mut self, messages: Vec<ClaimedMessage>, mut slots: OwnedSemaphorePermit) {
+        for message in messages {
+            let Some(slot) = slots.split(1) else {
+                // Cannot happen: a claim never returns more rows than slots.
+                tracing::error!(message_id = message.id, "claimed more rows than free slots");
+                break;
+            };
+            let span = tracing::info_span!(
+                "deliver",
+                message_id = message.id,
+                attempt = message.attempts
+            );
+            let sender = &self.senders[self.next_sender % self.senders.len()];
+            self.next_sender = self.next_sender.wrapping_add(1);
+            sender.do_send(Deliver {
+                message,
+                slot,
+                span,
+            });
+        }
+        // Unused slots go back to the pool as `slots` drops.
+    }
+}
+
+impl Actor for FetcherActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // One queued tick at most: the scheduler skips a tick rather than
+        // stacking them behind a slow claim.
+        ctx.set_mailbox_capacity(1);
+    }
+}
+
+impl Supervised for FetcherActor {}
+
+impl Handler<Tick> for FetcherActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, tick: Tick, _: &mut Self::Context) -> Self::Result {
+        let free = self.slots.available_permits().min(self.batch_size as usize);
+        let slots = match u32::try_from(free).map(|n| self.slots.clone().try_acquire_many_owned(n))
+        {
+            Ok(Ok(slots)) if free > 0 => slots,
+            _ => {
+                tracing::debug!(parent: &tick.span, "every sender slot is busy; tick skipped");
+                return AtomicResponse::new(Box::pin(fut::ready(())));
+            }
+        };
+        let (pool, lease, instance_id) = (self.pool.clone(), self.lease, self.instance_id.clone());
+        let claim =
+            async move { repository::claim_due(&pool, free as u32, lease, &instance_id).await };
+        let span = tick.span;
+        AtomicResponse::new(Box::pin(
+            guarded(claim.instrument(span.clone()))
+                .into_actor(self)
+                .map(move |claimed, act, ctx| {
+                    let _entered = span.enter();
+                    match claimed {
+                        Ok(Ok(messages)) => {
+                            if !messages.is_empty() {
+                                tracing::info!(claimed = messages.len(), "claimed a batch");
+                            }
+                            act.dispatch(messages, slots);
+                        }
+                        Ok(Err(error)) => {
+                            tracing::warn!(error = %error, "tick skipped: the claim failed")
+                        }
+                        Err(_) => {
+                            tracing::error!("the claim panicked; restarting the fetcher");
+                            ctx.stop();
+                        }
+                    }
+                }),
+        ))
+    }
+}
+
+impl Handler<Barrier> for FetcherActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Barrier, _: &mut Self::Context) {}
+}

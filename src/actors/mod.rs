@@ -1,0 +1,45 @@
+//! The pipeline, one actor per file:
+//!
+//! ```text
+//! HTTP handlers --Start/Stop/GetState/TickNow--> SchedulerActor --Tick--> FetcherActor
+//! FetcherActor --claims due rows--> SenderActor pool --POST--> provider
+//! SenderActor --RecordOutcome--> StatusActor (PostgreSQL)
+//!             --CacheDelivery--> CacheActor (Redis, when configured)
+//! ```
+//!
+//! Every actor runs under a `Supervisor`. Handlers that do I/O return futures
+//! that actix spawns on their own (`ResponseFuture`), so a panic there ends
+//! that one future, not the actor; the fetcher's claim runs inside the actor
+//! (`AtomicResponse`), so it is wrapped by [`guarded`], which turns a panic
+//! into a restart.
+
+mod cache;
+mod fetcher;
+mod scheduler;
+mod sender;
+mod status;
+
+pub use cache::{CacheActor, CacheDelivery};
+pub use fetcher::{Barrier, FetcherActor, Tick};
+pub use scheduler::{GetState, SchedulerActor, SchedulerState, Start, Stop, TickNow};
+pub use sender::{deliver, Deliver, SenderActor};
+pub use status::{write_outcome, RecordOutcome, StatusActor};
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
+
+/// A panic caught in a handler's future.
+#[derive(Debug)]
+pub struct Panicked;
+
+/// Runs `future`, turning a panic into `Err(Panicked)` so that the handler can
+/// stop its actor and let the supervisor restart it: an uncaught panic would
+/// end the actor for good.
+pub async fn guarded<T>(future: impl Future<Output = T>) -> Result<T, Panicked> {
+    AssertUnwindSafe(future)
+        .catch_unwind()
+        .await
+        .map_err(|_| Panicked)
+}

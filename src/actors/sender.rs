@@ -1,0 +1,131 @@
+//! `SenderActor`: calls the provider, one of a pool spread over threads.
+//!
+//! Takes `Deliver` from the `FetcherActor`. Posts the message with its own
+//! awc client, decides the row's next state, sends `RecordOutcome` to the
+//! `StatusActor` and waits for it, then `CacheDelivery` to the `CacheActor`
+//! on success. Frees the message's slot once its outcome is written.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::Instrument;
+
+use super::cache::{CacheActor, CacheDelivery};
+use super::status::{RecordOutcome, StatusActor};
+use crate::domain::{Outcome, OutcomeKind};
+use crate::provider::ProviderClient;
+use crate::repository::ClaimedMessage;
+
+/// Send this claimed message to the provider and record the outcome.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver {
+    pub message: ClaimedMessage,
+    /// Held until the outcome is written: the fetcher claims no more rows
+    /// than there are free slots.
+    pub slot: OwnedSemaphorePermit,
+    pub span: tracing::Span,
+}
+
+/// See the module documentation.
+pub struct SenderActor {
+    client: ProviderClient,
+    status: Addr<StatusActor>,
+    cache: Option<Addr<CacheActor>>,
+    max_attempts: u32,
+    retry_base: Duration,
+}
+
+impl SenderActor {
+    /// Must run on the arbiter that hosts the actor: the awc client is `!Send`.
+    pub fn new(
+        client: ProviderClient,
+        status: Addr<StatusActor>,
+        cache: Option<Addr<CacheActor>>,
+        max_attempts: u32,
+        retry_base: Duration,
+    ) -> Self {
+        SenderActor {
+            client,
+            status,
+            cache,
+            max_attempts,
+            retry_base,
+        }
+    }
+}
+
+impl Actor for SenderActor {
+    type Context = Context<Self>;
+}
+
+impl Supervised for SenderActor {}
+
+impl Handler<Deliver> for SenderActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, request: Deliver, _: &mut Self::Context) -> Self::Result {
+        let Deliver {
+            message,
+            slot,
+            span,
+        } = request;
+        let (client, status, cache) =
+            (self.client.clone(), self.status.clone(), self.cache.clone());
+        let (max_attempts, retry_base) = (self.max_attempts, self.retry_base);
+        let journey = async move {
+            let outcome = deliver(&client, &message, max_attempts, retry_base).await;
+            let cache_entry = match &outcome.kind {
+                OutcomeKind::Sent {
+                    provider_message_id,
+                    sent_at,
+                } => Some(CacheDelivery {
+                    id: outcome.id,
+                    provider_message_id: provider_message_id.clone(),
+                    sent_at: *sent_at,
+                }),
+                _ => None,
+            };
+            let span = tracing::Span::current();
+            if status.send(RecordOutcome { outcome, span }).await.is_err() {
+                tracing::error!("status actor unreachable; the row is retried after its lease");
+            }
+            if let (Some(cache), Some(entry)) = (cache, cache_entry) {
+                cache.do_send(entry);
+            }
+            drop(slot);
+        };
+        Box::pin(journey.instrument(span))
+    }
+}
+
+/// Calls the provider once for `message` and turns its answer into the row's
+/// next state.
+pub async fn deliver(
+    client: &ProviderClient,
+    message: &ClaimedMessage,
+    max_attempts: u32,
+    retry_base: Duration,
+) -> Outcome {
+    let answer = client.send(message).await;
+    let attempt = u32::try_from(message.attempts).unwrap_or(u32::MAX);
+    let kind = OutcomeKind::decide(answer, attempt, max_attempts, retry_base);
+    match &kind {
+        OutcomeKind::Sent {
+            provider_message_id,
+            ..
+        } => {
+            tracing::info!(provider_message_id = %provider_message_id, "sent")
+        }
+        OutcomeKind::Retry { after, error } => {
+            tracing::warn!(retry_in_ms = after.as_millis() as u64, error = %error, "will retry")
+        }
+        OutcomeKind::Failed { error } => tracing::warn!(error = %error, "failed"),
+    }
+    Outcome {
+        id: message.id,
+        claim_token: message.claim_token,
+        kind,
+    }
+}

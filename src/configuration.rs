@@ -1,0 +1,403 @@
+//! Settings, read once from the environment at start-up and validated into
+//! typed values, so that a bad variable stops the process with one line that
+//! names it instead of failing later, in the middle of a send.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Uri;
+use envconfig::Envconfig;
+
+/// Why the settings could not be read; the message names the variable.
+#[derive(Debug, derive_more::Display, derive_more::Error)]
+#[display("configuration error: {_0}")]
+pub struct ConfigError(#[error(not(source))] String);
+
+impl From<envconfig::Error> for ConfigError {
+    fn from(error: envconfig::Error) -> Self {
+        let text = match error {
+            envconfig::Error::EnvVarMissing { name } => format!("{name} is required but not set"),
+            envconfig::Error::ParseError { name } => {
+                format!("{name} has a malformed value ({})", expected(name))
+            }
+        };
+        ConfigError(text)
+    }
+}
+
+/// What a variable must look like, for the parse error of envconfig, which
+/// names the variable but not the reason.
+fn expected(name: &str) -> &'static str {
+    match name {
+        "HTTP_ADDR" => "expected host:port, such as 0.0.0.0:8080",
+        "DISPATCH_AUTOSTART" => "expected true or false",
+        "LOG_FORMAT" => "expected json or pretty",
+        "DISPATCH_SCOPE" => "expected cluster or instance",
+        _ => "expected a whole number",
+    }
+}
+
+/// A value that must never reach a log line or a Debug print.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, for log collectors.
+    Json,
+    /// Human-readable lines, for a terminal.
+    Pretty,
+}
+
+impl FromStr for LogFormat {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "json" => Ok(LogFormat::Json),
+            "pretty" => Ok(LogFormat::Pretty),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Whether start/stop and the rate are shared by the fleet or per instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DispatchScope {
+    /// One state and one rate for every instance on the database.
+    Cluster,
+    /// Each instance keeps its own state and rate.
+    Instance,
+}
+
+impl FromStr for DispatchScope {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cluster" => Ok(DispatchScope::Cluster),
+            "instance" => Ok(DispatchScope::Instance),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Every setting of the service.
+#[derive(Envconfig, Debug, Clone)]
+pub struct Settings {
+    #[envconfig(nested)]
+    pub database: DatabaseSettings,
+    #[envconfig(nested)]
+    pub redis: RedisSettings,
+    #[envconfig(nested)]
+    pub http: HttpSettings,
+    #[envconfig(nested)]
+    pub provider: ProviderSettings,
+    #[envconfig(nested)]
+    pub dispatch: DispatchSettings,
+    #[envconfig(from = "LOG_FORMAT", default = "json")]
+    pub log_format: LogFormat,
+}
+
+/// PostgreSQL.
+#[derive(Envconfig, Debug, Clone)]
+pub struct DatabaseSettings {
+    /// May hold a password, hence a secret.
+    #[envconfig(from = "DATABASE_URL")]
+    pub url: Secret,
+}
+
+/// Redis, the optional delivery cache.
+#[derive(Envconfig, Debug, Clone)]
+pub struct RedisSettings {
+    /// Unset disables the cache.
+    #[envconfig(from = "REDIS_URL")]
+    pub url: Option<Secret>,
+    /// How long `message:<id>` lives in Redis.
+    #[envconfig(from = "CACHE_TTL_SECS", default = "604800")]
+    pub ttl_secs: u64,
+}
+
+/// The control API.
+#[derive(Envconfig, Debug, Clone)]
+pub struct HttpSettings {
+    #[envconfig(from = "HTTP_ADDR", default = "0.0.0.0:8080")]
+    pub addr: SocketAddr,
+    /// When set, `/api/*` requires `Authorization: Bearer <key>`.
+    #[envconfig(from = "API_KEY")]
+    pub api_key: Option<Secret>,
+}
+
+/// The SMS provider.
+#[derive(Envconfig, Debug, Clone)]
+pub struct ProviderSettings {
+    #[envconfig(from = "PROVIDER_URL")]
+    pub url: String,
+    #[envconfig(from = "PROVIDER_AUTH_HEADER", default = "x-ins-auth-key")]
+    pub auth_header: String,
+    #[envconfig(from = "PROVIDER_AUTH_KEY")]
+    pub auth_key: Option<Secret>,
+    #[envconfig(from = "PROVIDER_TIMEOUT_MS", default = "10000")]
+    pub timeout_ms: u64,
+}
+
+/// The pace and shape of the pipeline.
+#[derive(Envconfig, Debug, Clone)]
+pub struct DispatchSettings {
+    #[envconfig(from = "DISPATCH_BATCH_SIZE", default = "2")]
+    pub batch_size: u32,
+    #[envconfig(from = "DISPATCH_INTERVAL_MS", default = "120000")]
+    pub interval_ms: u64,
+    #[envconfig(from = "DISPATCH_AUTOSTART", default = "true")]
+    pub autostart: bool,
+    #[envconfig(from = "SENDER_POOL_SIZE", default = "4")]
+    pub sender_pool_size: u32,
+    /// Provider calls one sender actor keeps in flight at once.
+    #[envconfig(from = "SENDER_CONCURRENCY", default = "32")]
+    pub sender_concurrency: u32,
+    #[envconfig(from = "MAX_ATTEMPTS", default = "5")]
+    pub max_attempts: u32,
+    #[envconfig(from = "RETRY_BASE_MS", default = "1000")]
+    pub retry_base_ms: u64,
+    #[envconfig(from = "LEASE_MS", default = "60000")]
+    pub lease_ms: u64,
+    #[envconfig(from = "DISPATCH_SCOPE", default = "cluster")]
+    pub scope: DispatchScope,
+    /// Unset: host name and process id.
+    #[envconfig(from = "INSTANCE_ID")]
+    pub instance_id: Option<String>,
+}
+
+impl Settings {
+    /// Reads and validates the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::init_from_env()?.validated()
+    }
+
+    /// Reads and validates a map of variables, as tests do.
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Self::init_from_hashmap(vars)?.validated()
+    }
+
+    fn validated(mut self) -> Result<Self, ConfigError> {
+        let fail = |text: String| Err(ConfigError(text));
+        let uri = Uri::from_str(&self.provider.url).ok();
+        if !matches!(
+            uri.as_ref().and_then(Uri::scheme_str),
+            Some("http" | "https")
+        ) || uri.as_ref().and_then(Uri::host).is_none()
+        {
+            return fail("PROVIDER_URL must be an http:// or https:// URL".into());
+        }
+        if HeaderName::from_str(&self.provider.auth_header).is_err() {
+            return fail("PROVIDER_AUTH_HEADER is not a valid HTTP header name".into());
+        }
+        if let Some(key) = &self.provider.auth_key {
+            if HeaderValue::from_str(key.expose()).is_err() {
+                return fail(
+                    "PROVIDER_AUTH_KEY contains characters not allowed in a header".into(),
+                );
+            }
+        }
+        let dispatch = &self.dispatch;
+        let ranges: [(&str, u64, u64, u64); 8] = [
+            (
+                "PROVIDER_TIMEOUT_MS",
+                self.provider.timeout_ms,
+                1,
+                3_600_000,
+            ),
+            (
+                "DISPATCH_BATCH_SIZE",
+                dispatch.batch_size.into(),
+                1,
+                100_000,
+            ),
+            ("DISPATCH_INTERVAL_MS", dispatch.interval_ms, 1, 86_400_000),
+            (
+                "SENDER_POOL_SIZE",
+                dispatch.sender_pool_size.into(),
+                1,
+                1024,
+            ),
+            (
+                "SENDER_CONCURRENCY",
+                dispatch.sender_concurrency.into(),
+                1,
+                10_000,
+            ),
+            ("MAX_ATTEMPTS", dispatch.max_attempts.into(), 1, 1000),
+            ("RETRY_BASE_MS", dispatch.retry_base_ms, 1, 86_400_000),
+            ("CACHE_TTL_SECS", self.redis.ttl_secs, 1, 31_536_000),
+        ];
+        for (name, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return fail(format!(
+                    "{name} must be between {min} and {max}, got {value}"
+                ));
+            }
+        }
+        if dispatch.lease_ms <= self.provider.timeout_ms {
+            return fail(format!(
+                "LEASE_MS ({}) must be greater than PROVIDER_TIMEOUT_MS ({}), or a slow call's \
+                 message would be claimed again while still in flight",
+                dispatch.lease_ms, self.provider.timeout_ms
+            ));
+        }
+        match &self.dispatch.instance_id {
+            Some(id) if id.trim().is_empty() => {
+                return fail("INSTANCE_ID must not be empty".into())
+            }
+            Some(_) => {}
+            None => {
+                let host = gethostname::gethostname().to_string_lossy().into_owned();
+                self.dispatch.instance_id = Some(format!("{host}-{}", std::process::id()));
+            }
+        }
+        Ok(self)
+    }
+}
+
+impl ProviderSettings {
+    /// Time allowed for one provider call.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+impl DispatchSettings {
+    /// Time between ticks.
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
+    }
+
+    /// Provider calls the sender pool can hold at once: the most a tick claims.
+    pub fn capacity(&self) -> u32 {
+        self.sender_pool_size
+            .saturating_mul(self.sender_concurrency)
+    }
+
+    /// The name of this instance in logs, claims and status.
+    pub fn instance_id(&self) -> &str {
+        self.instance_id.as_deref().unwrap_or("unnamed")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut map: HashMap<String, String> = [
+            ("DATABASE_URL", "postgres://u:hunter2@localhost/db"),
+            ("PROVIDER_URL", "http://127.0.0.1:9090/send"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in pairs {
+            map.insert(k.to_string(), v.to_string());
+        }
+        map
+    }
+
+    fn error_of(pairs: &[(&str, &str)]) -> String {
+        Settings::from_map(&vars(pairs)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let settings = Settings::from_map(&vars(&[])).unwrap();
+        assert_eq!(settings.dispatch.batch_size, 2);
+        assert_eq!(settings.dispatch.interval(), Duration::from_secs(120));
+        assert!(settings.dispatch.autostart);
+        assert_eq!(settings.dispatch.sender_pool_size, 4);
+        assert_eq!(settings.dispatch.max_attempts, 5);
+        assert_eq!(settings.dispatch.scope, DispatchScope::Cluster);
+        assert_eq!(settings.provider.auth_header, "x-ins-auth-key");
+        assert_eq!(settings.http.addr.port(), 8080);
+        assert_eq!(settings.log_format, LogFormat::Json);
+        assert!(settings.redis.url.is_none());
+        assert!(!settings.dispatch.instance_id().is_empty());
+    }
+
+    #[test]
+    fn a_missing_required_variable_is_named() {
+        let mut map = vars(&[]);
+        map.remove("DATABASE_URL");
+        let error = Settings::from_map(&map).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "configuration error: DATABASE_URL is required but not set"
+        );
+    }
+
+    #[test]
+    fn a_malformed_number_is_named() {
+        assert!(error_of(&[("DISPATCH_BATCH_SIZE", "two")]).contains("DISPATCH_BATCH_SIZE"));
+        assert!(error_of(&[("DISPATCH_AUTOSTART", "yes")]).contains("true or false"));
+        assert!(error_of(&[("LOG_FORMAT", "xml")]).contains("LOG_FORMAT"));
+        assert!(error_of(&[("DISPATCH_SCOPE", "global")]).contains("DISPATCH_SCOPE"));
+        assert!(error_of(&[("HTTP_ADDR", "8080")]).contains("HTTP_ADDR"));
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        assert!(error_of(&[("DISPATCH_BATCH_SIZE", "0")]).contains("DISPATCH_BATCH_SIZE"));
+        assert!(error_of(&[("SENDER_POOL_SIZE", "0")]).contains("SENDER_POOL_SIZE"));
+        assert!(error_of(&[("MAX_ATTEMPTS", "0")]).contains("MAX_ATTEMPTS"));
+        assert!(error_of(&[("PROVIDER_URL", "ftp://x/send")]).contains("PROVIDER_URL"));
+        assert!(error_of(&[("PROVIDER_URL", "not a url")]).contains("PROVIDER_URL"));
+        assert!(
+            error_of(&[("PROVIDER_AUTH_HEADER", "bad header")]).contains("PROVIDER_AUTH_HEADER")
+        );
+        assert!(error_of(&[("INSTANCE_ID", " ")]).contains("INSTANCE_ID"));
+    }
+
+    #[test]
+    fn a_lease_shorter_than_a_call_is_refused() {
+        let error = error_of(&[("LEASE_MS", "5000"), ("PROVIDER_TIMEOUT_MS", "10000")]);
+        assert!(error.contains("LEASE_MS"), "{error}");
+    }
+
+    #[test]
+    fn secrets_never_reach_a_debug_print() {
+        let settings = Settings::from_map(&vars(&[
+            ("PROVIDER_AUTH_KEY", "s3cr3t"),
+            ("API_KEY", "k3y"),
+        ]))
+        .unwrap();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("s3cr3t"), "{printed}");
+        assert!(!printed.contains("k3y"), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("[redacted]"));
+    }
+}

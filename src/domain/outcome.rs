@@ -1,0 +1,160 @@
+//! What one provider call means for the row: sent, tried again later, or
+//! given up on.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::provider::ProviderAnswer;
+
+/// The longest a message waits between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// The result of one claim, to be written to the row the claim fenced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The row.
+    pub id: i64,
+    /// The claim this outcome belongs to; a later claim fences it out.
+    pub claim_token: i64,
+    /// What happened.
+    pub kind: OutcomeKind,
+}
+
+/// The new state of a claimed row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutcomeKind {
+    /// Accepted by the provider: never sent again.
+    Sent {
+        provider_message_id: String,
+        sent_at: DateTime<Utc>,
+    },
+    /// Back to `pending`, due again after `after`.
+    Retry { after: Duration, error: String },
+    /// Given up: a permanent refusal, or no attempts left.
+    Failed { error: String },
+}
+
+impl OutcomeKind {
+    /// Turns the provider's answer to attempt number `attempt` (1-based) into
+    /// the row's next state.
+    pub fn decide(
+        answer: ProviderAnswer,
+        attempt: u32,
+        max_attempts: u32,
+        retry_base: Duration,
+    ) -> Self {
+        match answer {
+            ProviderAnswer::Accepted { message_id } => OutcomeKind::Sent {
+                provider_message_id: message_id,
+                sent_at: Utc::now(),
+            },
+            ProviderAnswer::Rejected { reason } => OutcomeKind::Failed { error: reason },
+            ProviderAnswer::Transient { reason, .. } if attempt >= max_attempts => {
+                OutcomeKind::Failed {
+                    error: format!("gave up after {attempt} attempts; last: {reason}"),
+                }
+            }
+            ProviderAnswer::Transient {
+                reason,
+                retry_after,
+            } => OutcomeKind::Retry {
+                after: retry_after
+                    .unwrap_or_default()
+                    .max(backoff(retry_base, attempt)),
+                error: reason,
+            },
+        }
+    }
+}
+
+/// The wait after failed attempt number `attempt` (1-based): the base, doubled
+/// for each attempt after the first, and never more than an hour.
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    let doublings = attempt.saturating_sub(1).min(31);
+    base.saturating_mul(1 << doublings).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: Duration = Duration::from_secs(1);
+
+    fn transient(retry_after: Option<Duration>) -> ProviderAnswer {
+        ProviderAnswer::Transient {
+            reason: "provider answered 503".into(),
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_per_attempt_and_is_capped() {
+        let waits: Vec<u64> = (1..=5).map(|a| backoff(BASE, a).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16]);
+        assert_eq!(backoff(BASE, 0), BASE);
+        assert_eq!(backoff(BASE, 13), MAX_BACKOFF);
+        assert_eq!(backoff(BASE, u32::MAX), MAX_BACKOFF);
+        assert_eq!(backoff(Duration::MAX, 2), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn an_accepted_answer_means_sent() {
+        let kind = OutcomeKind::decide(
+            ProviderAnswer::Accepted {
+                message_id: "m-1".into(),
+            },
+            1,
+            5,
+            BASE,
+        );
+        assert!(
+            matches!(kind, OutcomeKind::Sent { provider_message_id, .. } if provider_message_id == "m-1")
+        );
+    }
+
+    #[test]
+    fn a_transient_answer_retries_until_the_attempts_run_out() {
+        assert_eq!(
+            OutcomeKind::decide(transient(None), 2, 5, BASE),
+            OutcomeKind::Retry {
+                after: Duration::from_secs(2),
+                error: "provider answered 503".into()
+            }
+        );
+        let last = OutcomeKind::decide(transient(None), 5, 5, BASE);
+        assert!(
+            matches!(last, OutcomeKind::Failed { error } if error.contains("gave up after 5 attempts"))
+        );
+    }
+
+    #[test]
+    fn retry_after_lengthens_the_wait_but_never_shortens_it() {
+        let long = OutcomeKind::decide(transient(Some(Duration::from_secs(30))), 1, 5, BASE);
+        assert!(
+            matches!(long, OutcomeKind::Retry { after, .. } if after == Duration::from_secs(30))
+        );
+        let short = OutcomeKind::decide(transient(Some(Duration::ZERO)), 3, 5, BASE);
+        assert!(
+            matches!(short, OutcomeKind::Retry { after, .. } if after == Duration::from_secs(4))
+        );
+    }
+
+    #[test]
+    fn a_rejection_fails_at_once() {
+        let kind = OutcomeKind::decide(
+            ProviderAnswer::Rejected {
+                reason: "provider answered 400".into(),
+            },
+            1,
+            5,
+            BASE,
+        );
+        assert_eq!(
+            kind,
+            OutcomeKind::Failed {
+                error: "provider answered 400".into()
+            }
+        );
+    }
+}

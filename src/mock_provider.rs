@@ -1,0 +1,298 @@
+//! A provider that speaks the SPEC's protocol on `POST /send`, for local
+//! runs, tests and benchmarks: it accepts (or fails, on demand), answers the
+//! same `messageId` for a repeated `Idempotency-Key`, and tells what it saw
+//! on `GET /stats` and `GET /calls`.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, App, HttpRequest, HttpResponse, HttpServer};
+use envconfig::Envconfig;
+use serde::{Deserialize, Serialize};
+
+/// The mock's settings, from `MOCK_*` variables.
+#[derive(Envconfig, Debug, Clone)]
+pub struct MockSettings {
+    #[envconfig(from = "MOCK_ADDR", default = "127.0.0.1:9090")]
+    pub addr: SocketAddr,
+    /// Unset: no check; set: 401 without the right `x-ins-auth-key`.
+    #[envconfig(from = "MOCK_AUTH_KEY")]
+    pub auth_key: Option<String>,
+    #[envconfig(from = "MOCK_LATENCY_MS", default = "0")]
+    pub latency_ms: u64,
+    #[envconfig(from = "MOCK_FAILURE_RATE", default = "0")]
+    pub failure_rate: f64,
+    #[envconfig(from = "MOCK_FAILURE_STATUS", default = "500")]
+    pub failure_status: u16,
+}
+
+impl MockSettings {
+    /// Reads and checks the `MOCK_*` variables.
+    pub fn from_env() -> Result<Self, String> {
+        let settings = Self::init_from_env().map_err(|e| format!("configuration error: {e}"))?;
+        settings.behaviour().map(|_| settings)
+    }
+
+    /// The behaviour these settings describe, or why it is not valid.
+    pub fn behaviour(&self) -> Result<Behaviour, String> {
+        if !(0.0..=1.0).contains(&self.failure_rate) {
+            return Err(
+                "configuration error: MOCK_FAILURE_RATE must be between 0.0 and 1.0".into(),
+            );
+        }
+        let failure_status = StatusCode::from_u16(self.failure_status).map_err(|_| {
+            "configuration error: MOCK_FAILURE_STATUS must be an HTTP status".to_owned()
+        })?;
+        Ok(Behaviour {
+            latency: Duration::from_millis(self.latency_ms),
+            failure_rate: self.failure_rate,
+            failure_status,
+        })
+    }
+}
+
+/// How the mock answers; tests may change it while it runs.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    pub latency: Duration,
+    /// Share of calls answered with `failure_status`, 0.0 to 1.0.
+    pub failure_rate: f64,
+    pub failure_status: StatusCode,
+}
+
+/// One call to `POST /send`, as received.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceivedCall {
+    pub idempotency_key: Option<String>,
+    pub auth_key: Option<String>,
+    pub to: String,
+    pub content: String,
+    /// Milliseconds since the Unix epoch.
+    pub received_at_ms: u64,
+    pub status: u16,
+}
+
+/// The counts of `GET /stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Every call to `POST /send`.
+    pub calls: u64,
+    /// Calls answered 2xx.
+    pub accepted: u64,
+    /// Distinct `Idempotency-Key`s among the accepted calls.
+    pub distinct_keys: u64,
+}
+
+#[derive(Default)]
+struct Ledger {
+    message_ids: HashMap<String, String>,
+    calls: Vec<ReceivedCall>,
+    accepted: u64,
+}
+
+struct Shared {
+    auth_key: Option<String>,
+    behaviour: Mutex<Behaviour>,
+    ledger: Mutex<Ledger>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not take the mock down with it.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Deserialize)]
+struct SendBody {
+    to: String,
+    content: String,
+}
+
+#[post("/send")]
+async fn send(request: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (idempotency_key, auth_key) = (header("idempotency-key"), header("x-ins-auth-key"));
+    let behaviour = lock(&shared.behaviour).clone();
+    let parsed = serde_json::from_slice::<SendBody>(&body);
+    let (status, answer) = if shared.auth_key.is_some() && auth_key != shared.auth_key {
+        (
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({ "error": "unauthorized" }),
+        )
+    } else if parsed.is_err() {
+        (
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({ "error": "body must be {\"to\", \"content\"}" }),
+        )
+    } else if behaviour.failure_rate > 0.0 && fastrand::f64() < behaviour.failure_rate {
+        (
+            behaviour.failure_status,
+            serde_json::json!({ "error": "injected failure" }),
+        )
+    } else {
+        (StatusCode::ACCEPTED, serde_json::Value::Null)
+    };
+    let (to, content) = parsed.map(|b| (b.to, b.content)).unwrap_or_default();
+    let call = ReceivedCall {
+        idempotency_key: idempotency_key.clone(),
+        auth_key,
+        to,
+        content,
+        received_at_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        status: status.as_u16(),
+    };
+    let answer = {
+        let mut ledger = lock(&shared.ledger);
+        ledger.calls.push(call);
+        if status.is_success() {
+            ledger.accepted += 1;
+            let message_id = match idempotency_key {
+                Some(key) => ledger
+                    .message_ids
+                    .entry(key)
+                    .or_insert_with(|| uuid::Uuid::new_v4().to_string())
+                    .clone(),
+                None => uuid::Uuid::new_v4().to_string(),
+            };
+            serde_json::json!({ "message": "Accepted", "messageId": message_id })
+        } else {
+            answer
+        }
+    };
+    if !behaviour.latency.is_zero() {
+        actix_rt::time::sleep(behaviour.latency).await;
+    }
+    HttpResponse::build(status).json(answer)
+}
+
+#[get("/stats")]
+async fn stats(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(shared.stats())
+}
+
+#[get("/calls")]
+async fn calls(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(&lock(&shared.ledger).calls)
+}
+
+impl Shared {
+    fn stats(&self) -> Stats {
+        let ledger = lock(&self.ledger);
+        Stats {
+            calls: ledger.calls.len() as u64,
+            accepted: ledger.accepted,
+            distinct_keys: ledger.message_ids.len() as u64,
+        }
+    }
+}
+
+/// A running mock provider.
+pub struct MockProvider {
+    addr: SocketAddr,
+    shared: web::Data<Shared>,
+    handle: ServerHandle,
+}
+
+impl MockProvider {
+    /// Binds `listener` and serves on the current actix system.
+    pub fn start(
+        listener: TcpListener,
+        auth_key: Option<String>,
+        behaviour: Behaviour,
+    ) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let shared = web::Data::new(Shared {
+            auth_key,
+            behaviour: Mutex::new(behaviour),
+            ledger: Mutex::new(Ledger::default()),
+        });
+        let server = HttpServer::new({
+            let shared = shared.clone();
+            move || {
+                App::new()
+                    .app_data(shared.clone())
+                    .service(send)
+                    .service(stats)
+                    .service(calls)
+            }
+        })
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(1)
+        .run();
+        let handle = server.handle();
+        actix_rt::spawn(server);
+        Ok(MockProvider {
+            addr,
+            shared,
+            handle,
+        })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The URL of `POST /send`.
+    pub fn send_url(&self) -> String {
+        format!("http://{}/send", self.addr)
+    }
+
+    /// Changes how it answers from now on.
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        *lock(&self.shared.behaviour) = behaviour;
+    }
+
+    /// What `GET /stats` answers.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// Every call received so far, in order.
+    pub fn calls(&self) -> Vec<ReceivedCall> {
+        lock(&self.shared.ledger).calls.clone()
+    }
+
+    /// Stops serving.
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+}
+
+impl Behaviour {
+    /// Accept every call at once.
+    pub fn accept_all() -> Self {
+        Behaviour {
+            latency: Duration::ZERO,
+            failure_rate: 0.0,
+            failure_status: StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Serves the mock on `settings.addr` until SIGINT or SIGTERM.
+pub async fn run(settings: MockSettings) -> std::io::Result<()> {
+    let behaviour = settings
+        .behaviour()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let listener = TcpListener::bind(settings.addr)?;
+    let mock = Arc::new(MockProvider::start(listener, settings.auth_key, behaviour)?);
+    tracing::info!(addr = %mock.addr(), "mock provider listening on POST /send");
+    let _ = tokio::signal::ctrl_c().await;
+    mock.stop().await;
+    Ok(())
+}

@@ -1,0 +1,289 @@
+//! The provider call: one `POST` per message, per the SPEC's protocol, and
+//! the classification of whatever comes back.
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use actix_web::http::header::{HeaderName, HeaderValue, HttpDate, RETRY_AFTER};
+use actix_web::http::StatusCode;
+use awc::error::SendRequestError;
+use serde::{Deserialize, Serialize};
+
+use crate::configuration::ProviderSettings;
+use crate::repository::ClaimedMessage;
+
+/// The largest provider answer read; a bigger one is an error, not a crash.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// How much of a provider's error body is kept in `last_error`.
+const ERROR_EXCERPT_CHARS: usize = 200;
+
+/// What the provider's answer means for the message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProviderAnswer {
+    /// A 2xx with a `messageId`: the provider has the message.
+    Accepted { message_id: String },
+    /// Worth trying again: 5xx, 429, a time-out, a connection error.
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// Never worth trying again: any other 4xx, or a 2xx without a `messageId`.
+    Rejected { reason: String },
+}
+
+#[derive(Serialize)]
+struct SendBody<'a> {
+    to: &'a str,
+    content: &'a str,
+}
+
+#[derive(Deserialize)]
+struct Accepted {
+    #[serde(rename = "messageId")]
+    message_id: String,
+}
+
+/// An HTTP client for the provider. Holds an awc client, which is `!Send`:
+/// build it on the thread (arbiter) that uses it.
+#[derive(Clone)]
+pub struct ProviderClient {
+    client: awc::Client,
+    url: String,
+}
+
+impl ProviderClient {
+    /// A client with the auth header, the time-out and no redirects.
+    pub fn new(settings: &ProviderSettings) -> Self {
+        let mut builder = awc::Client::builder()
+            .timeout(settings.timeout())
+            .disable_redirects()
+            .connector(awc::Connector::new().timeout(settings.timeout()));
+        if let Some(key) = &settings.auth_key {
+            // Both were checked when the settings were read.
+            if let (Ok(name), Ok(mut value)) = (
+                HeaderName::from_str(&settings.auth_header),
+                HeaderValue::from_str(key.expose()),
+            ) {
+                value.set_sensitive(true);
+                builder = builder.add_default_header((name, value));
+            }
+        }
+        ProviderClient {
+            client: builder.finish(),
+            url: settings.url.clone(),
+        }
+    }
+
+    /// Sends one message, with its id as the `Idempotency-Key`.
+    #[tracing::instrument(skip_all, fields(message_id = message.id, attempt = message.attempts))]
+    pub async fn send(&self, message: &ClaimedMessage) -> ProviderAnswer {
+        let body = SendBody {
+            to: &message.phone_number,
+            content: &message.content,
+        };
+        let request = self
+            .client
+            .post(&self.url)
+            .insert_header(("Idempotency-Key", message.id.to_string()));
+        let mut response = match request.send_json(&body).await {
+            Ok(response) => response,
+            Err(error) => return transport_failure(&error),
+        };
+        let status = response.status();
+        let retry_after = response.headers().get(RETRY_AFTER).cloned();
+        let body = response
+            .body()
+            .limit(MAX_ANSWER_BYTES)
+            .await
+            .map_err(|error| format!("could not read the answer: {error}"));
+        classify(
+            status,
+            retry_after.as_ref(),
+            body.as_deref().map_err(String::as_str),
+        )
+    }
+}
+
+fn transport_failure(error: &SendRequestError) -> ProviderAnswer {
+    let reason = match error {
+        SendRequestError::Timeout => "provider did not answer in time".to_owned(),
+        SendRequestError::Connect(error) => format!("could not connect to the provider: {error}"),
+        other => format!("provider call failed: {other}"),
+    };
+    ProviderAnswer::Transient {
+        reason,
+        retry_after: None,
+    }
+}
+
+/// Classifies an answer by the SPEC: 2xx with a `messageId` is accepted;
+/// 5xx and 429 are transient; anything else is a refusal.
+pub fn classify(
+    status: StatusCode,
+    retry_after: Option<&HeaderValue>,
+    body: Result<&[u8], &str>,
+) -> ProviderAnswer {
+    if status.is_success() {
+        let reason = match body {
+            Err(error) => format!("provider answered {status} but {error}"),
+            Ok(bytes) => match serde_json::from_slice::<Accepted>(bytes) {
+                Ok(accepted) if !accepted.message_id.trim().is_empty() => {
+                    return ProviderAnswer::Accepted {
+                        message_id: accepted.message_id,
+                    }
+                }
+                Ok(_) => format!("provider answered {status} with an empty messageId"),
+                Err(_) => format!(
+                    "provider answered {status} without a messageId: {}",
+                    excerpt(bytes)
+                ),
+            },
+        };
+        return ProviderAnswer::Rejected { reason };
+    }
+    let detail = body.map(excerpt).unwrap_or_default();
+    let reason = if detail.is_empty() {
+        format!("provider answered {status}")
+    } else {
+        format!("provider answered {status}: {detail}")
+    };
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        ProviderAnswer::Transient {
+            reason,
+            retry_after: retry_after.and_then(parse_retry_after),
+        }
+    } else {
+        ProviderAnswer::Rejected { reason }
+    }
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
+    let text = value.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date: SystemTime = HttpDate::from_str(text).ok()?.into();
+    Some(date.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+fn excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut excerpt: String = text.trim().chars().take(ERROR_EXCERPT_CHARS).collect();
+    if text.trim().chars().count() > ERROR_EXCERPT_CHARS {
+        excerpt.push('…');
+    }
+    excerpt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> ProviderAnswer {
+        classify(
+            StatusCode::from_u16(status).unwrap(),
+            None,
+            Ok(body.as_bytes()),
+        )
+    }
+
+    #[test]
+    fn a_2xx_with_a_message_id_is_accepted() {
+        let body = r#"{"message":"Accepted","messageId":"67f2f8a8-ea58-4ed0-a6f9-ff217df4d849"}"#;
+        assert_eq!(
+            answer(202, body),
+            ProviderAnswer::Accepted {
+                message_id: "67f2f8a8-ea58-4ed0-a6f9-ff217df4d849".into()
+            }
+        );
+        assert!(matches!(
+            answer(200, r#"{"messageId":"x"}"#),
+            ProviderAnswer::Accepted { .. }
+        ));
+    }
+
+    #[test]
+    fn a_2xx_without_a_usable_message_id_is_rejected() {
+        for body in [
+            "",
+            "not json",
+            r#"{"message":"Accepted"}"#,
+            r#"{"messageId":""}"#,
+            r#"{"messageId":42}"#,
+        ] {
+            assert!(
+                matches!(answer(202, body), ProviderAnswer::Rejected { .. }),
+                "{body:?}"
+            );
+        }
+        let unreadable = classify(
+            StatusCode::ACCEPTED,
+            None,
+            Err("the answer is over 65536 bytes"),
+        );
+        assert!(
+            matches!(unreadable, ProviderAnswer::Rejected { reason } if reason.contains("65536"))
+        );
+    }
+
+    #[test]
+    fn server_errors_and_429_are_transient() {
+        for status in [500, 502, 503, 504, 429] {
+            assert!(
+                matches!(answer(status, ""), ProviderAnswer::Transient { .. }),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_client_errors_are_rejected_with_the_body_in_the_reason() {
+        let rejected = answer(400, r#"{"error":"bad number"}"#);
+        assert_eq!(
+            rejected,
+            ProviderAnswer::Rejected {
+                reason: r#"provider answered 400 Bad Request: {"error":"bad number"}"#.into()
+            }
+        );
+        for status in [401, 403, 404, 408, 422, 301] {
+            assert!(
+                matches!(answer(status, ""), ProviderAnswer::Rejected { .. }),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_a_date() {
+        let seconds = HeaderValue::from_static("7");
+        let transient = classify(StatusCode::TOO_MANY_REQUESTS, Some(&seconds), Ok(b""));
+        assert!(
+            matches!(transient, ProviderAnswer::Transient { retry_after: Some(d), .. } if d == Duration::from_secs(7))
+        );
+        let past = HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");
+        let transient = classify(StatusCode::SERVICE_UNAVAILABLE, Some(&past), Ok(b""));
+        assert!(
+            matches!(transient, ProviderAnswer::Transient { retry_after: Some(d), .. } if d.is_zero())
+        );
+        let garbage = HeaderValue::from_static("soon");
+        let transient = classify(StatusCode::TOO_MANY_REQUESTS, Some(&garbage), Ok(b""));
+        assert!(matches!(
+            transient,
+            ProviderAnswer::Transient {
+                retry_after: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn long_error_bodies_are_cut() {
+        let ProviderAnswer::Rejected { reason } = answer(400, &"x".repeat(5000)) else {
+            panic!("expected a rejection");
+        };
+        assert!(reason.chars().count() < 300, "{}", reason.len());
+        assert!(reason.ends_with('…'));
+    }
+}

@@ -1,0 +1,248 @@
+//! Every SQL statement of the service, as plain async functions over a pool.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::domain::{Content, Outcome, OutcomeKind, PhoneNumber};
+
+/// A row claimed for one delivery attempt.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedMessage {
+    pub id: i64,
+    pub phone_number: String,
+    pub content: String,
+    /// Attempts so far, this one included.
+    pub attempts: i32,
+    /// Fences the outcome write: it only lands while no later claim exists.
+    pub claim_token: i64,
+}
+
+/// One row of the sent list.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct SentMessage {
+    pub id: i64,
+    pub phone_number: String,
+    pub content: String,
+    /// The provider's `messageId`.
+    #[sqlx(rename = "provider_message_id")]
+    pub message_id: String,
+    pub sent_at: DateTime<Utc>,
+}
+
+/// One message with its delivery state.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct StoredMessage {
+    pub id: i64,
+    pub phone_number: String,
+    pub content: String,
+    pub status: String,
+    pub attempts: i32,
+    pub provider_message_id: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Rows by status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StatusCounts {
+    pub pending: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub failed: i64,
+}
+
+/// Claims up to `limit` due rows, lowest id first: pending rows whose backoff
+/// is over, and sending rows whose lease expired (their instance died). One
+/// statement marks them `sending` under a lease, counts the attempt and bumps
+/// the claim token, so no other claim can take them until the lease ends.
+#[tracing::instrument(skip_all, fields(limit, instance_id))]
+pub async fn claim_due(
+    pool: &PgPool,
+    limit: u32,
+    lease: Duration,
+    instance_id: &str,
+) -> Result<Vec<ClaimedMessage>, sqlx::Error> {
+    let mut claimed = sqlx::query_as::<_, ClaimedMessage>(
+        r#"
+        UPDATE messages m
+        SET status = 'sending',
+            attempts = m.attempts + 1,
+            due_at = now() + $2 * interval '1 millisecond',
+            claim_token = m.claim_token + 1,
+            claimed_by = $3
+        FROM (
+            SELECT id FROM messages
+            WHERE status IN ('pending', 'sending') AND due_at <= now()
+            ORDER BY id
+            LIMIT $1
+            FOR UPDATE SKIP LOCKED
+        ) due
+        WHERE m.id = due.id
+        RETURNING m.id, m.phone_number, m.content, m.attempts, m.claim_token
+        "#,
+    )
+    .bind(i64::from(limit))
+    .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+    .bind(instance_id)
+    .fetch_all(pool)
+    .await?;
+    // RETURNING has no order.
+    claimed.sort_unstable_by_key(|message| message.id);
+    Ok(claimed)
+}
+
+/// Writes outcomes with one statement. Each lands only if its row is still
+/// `sending` under the same claim token; returns how many landed, the rest
+/// having been fenced out by a later claim.
+#[tracing::instrument(skip_all, fields(outcomes = outcomes.len()))]
+pub async fn record_outcomes(pool: &PgPool, outcomes: &[Outcome]) -> Result<u64, sqlx::Error> {
+    let len = outcomes.len();
+    let (mut ids, mut tokens, mut statuses) = (
+        Vec::with_capacity(len),
+        Vec::with_capacity(len),
+        Vec::with_capacity(len),
+    );
+    let (mut provider_ids, mut sent_ats) = (Vec::with_capacity(len), Vec::with_capacity(len));
+    let (mut errors, mut retry_ms) = (Vec::with_capacity(len), Vec::with_capacity(len));
+    for outcome in outcomes {
+        ids.push(outcome.id);
+        tokens.push(outcome.claim_token);
+        let (status, provider_id, sent_at, error, retry) = match &outcome.kind {
+            OutcomeKind::Sent {
+                provider_message_id,
+                sent_at,
+            } => (
+                "sent",
+                Some(provider_message_id.as_str()),
+                Some(*sent_at),
+                None,
+                None,
+            ),
+            OutcomeKind::Retry { after, error } => {
+                let millis = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+                ("pending", None, None, Some(error.as_str()), Some(millis))
+            }
+            OutcomeKind::Failed { error } => ("failed", None, None, Some(error.as_str()), None),
+        };
+        statuses.push(status);
+        provider_ids.push(provider_id);
+        sent_ats.push(sent_at);
+        errors.push(error);
+        retry_ms.push(retry);
+    }
+    let written = sqlx::query(
+        r#"
+        UPDATE messages m
+        SET status = o.status,
+            provider_message_id = o.provider_message_id,
+            sent_at = o.sent_at,
+            last_error = o.last_error,
+            due_at = CASE WHEN o.retry_ms IS NULL THEN m.due_at
+                          ELSE now() + o.retry_ms * interval '1 millisecond' END,
+            claimed_by = NULL
+        FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::bigint[])
+            AS o(id, claim_token, status, provider_message_id, sent_at, last_error, retry_ms)
+        WHERE m.id = o.id AND m.claim_token = o.claim_token AND m.status = 'sending'
+        "#,
+    )
+    .bind(ids)
+    .bind(tokens)
+    .bind(statuses)
+    .bind(provider_ids)
+    .bind(sent_ats)
+    .bind(errors)
+    .bind(retry_ms)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(written)
+}
+
+/// Rows by status.
+#[tracing::instrument(skip_all)]
+pub async fn count_by_status(pool: &PgPool) -> Result<StatusCounts, sqlx::Error> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM messages GROUP BY status")
+            .fetch_all(pool)
+            .await?;
+    let mut counts = StatusCounts::default();
+    for (status, count) in rows {
+        match status.as_str() {
+            "pending" => counts.pending = count,
+            "sending" => counts.sending = count,
+            "sent" => counts.sent = count,
+            "failed" => counts.failed = count,
+            _ => {}
+        }
+    }
+    Ok(counts)
+}
+
+/// One page of sent messages, newest first, after the `(sent_at, id)` key of
+/// the previous page's last row.
+#[tracing::instrument(skip_all, fields(limit))]
+pub async fn sent_page(
+    pool: &PgPool,
+    after: Option<(DateTime<Utc>, i64)>,
+    limit: u32,
+) -> Result<Vec<SentMessage>, sqlx::Error> {
+    let (sent_at, id) = after.unzip();
+    sqlx::query_as::<_, SentMessage>(
+        r#"
+        SELECT id, phone_number, content, provider_message_id, sent_at
+        FROM messages
+        WHERE status = 'sent'
+          AND ($1::timestamptz IS NULL OR (sent_at, id) < ($1, $2))
+        ORDER BY sent_at DESC, id DESC
+        LIMIT $3
+        "#,
+    )
+    .bind(sent_at)
+    .bind(id)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+}
+
+/// Stores a new pending message.
+#[tracing::instrument(skip_all)]
+pub async fn insert_message(
+    pool: &PgPool,
+    phone_number: &PhoneNumber,
+    content: &Content,
+) -> Result<StoredMessage, sqlx::Error> {
+    sqlx::query_as::<_, StoredMessage>(
+        r#"
+        INSERT INTO messages (phone_number, content) VALUES ($1, $2)
+        RETURNING id, phone_number, content, status, attempts, provider_message_id,
+                  sent_at, last_error, created_at
+        "#,
+    )
+    .bind(phone_number.as_ref())
+    .bind(content.as_ref())
+    .fetch_one(pool)
+    .await
+}
+
+/// One message by id.
+#[tracing::instrument(skip_all, fields(message_id = id))]
+pub async fn find_message(pool: &PgPool, id: i64) -> Result<Option<StoredMessage>, sqlx::Error> {
+    sqlx::query_as::<_, StoredMessage>(
+        r#"
+        SELECT id, phone_number, content, status, attempts, provider_message_id,
+               sent_at, last_error, created_at
+        FROM messages WHERE id = $1
+        "#,
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Whether PostgreSQL answers.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+}

@@ -1,0 +1,265 @@
+//! The one place that wires everything: pools, actors in dependency order
+//! (status and cache, then senders, then fetcher, then scheduler), and the
+//! HTTP server.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use tokio::sync::Semaphore;
+use tracing_actix_web::TracingLogger;
+
+use crate::actors::{
+    CacheActor, FetcherActor, SchedulerActor, SenderActor, StatusActor, Stop, TickNow,
+};
+use crate::cache::{self, RedisPool};
+use crate::configuration::Settings;
+use crate::error::ApiError;
+use crate::provider::ProviderClient;
+use crate::routes::{self, AppState};
+
+/// The largest request body the API reads.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Why the service could not start.
+#[derive(Debug, derive_more::Display, derive_more::Error, derive_more::From)]
+pub enum StartupError {
+    #[display("DATABASE_URL is not a valid PostgreSQL URL: {_0}")]
+    #[from(ignore)]
+    DatabaseUrl(sqlx::Error),
+    #[display("cannot reach PostgreSQL: {_0}")]
+    Database(sqlx::Error),
+    #[display("cannot apply the migrations: {_0}")]
+    Migrate(sqlx::migrate::MigrateError),
+    #[display("REDIS_URL is not a valid Redis URL: {_0}")]
+    RedisUrl(bb8_redis::redis::RedisError),
+    #[display("cannot listen on HTTP_ADDR: {_0}")]
+    Listen(std::io::Error),
+}
+
+/// The running service: the HTTP server over the pipeline.
+pub struct Application {
+    port: u16,
+    server: Server,
+    pipeline: Pipeline,
+}
+
+impl Application {
+    /// Connects, migrates, starts the actors and binds the listener (port 0
+    /// picks a free one).
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let options: PgConnectOptions = settings
+            .database
+            .url
+            .expose()
+            .parse()
+            .map_err(StartupError::DatabaseUrl)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!().run(&pool).await?;
+        let redis = match &settings.redis.url {
+            Some(url) => Some(cache::connect(url.expose())?),
+            None => None,
+        };
+        let pipeline = Pipeline::start(&settings, pool.clone(), redis.clone());
+
+        let listener = TcpListener::bind(settings.http.addr).map_err(StartupError::Listen)?;
+        let port = listener.local_addr().map_err(StartupError::Listen)?.port();
+        let dispatch = &settings.dispatch;
+        let state = AppState {
+            pool,
+            redis,
+            scheduler: pipeline.scheduler.clone(),
+            batch_size: dispatch.batch_size,
+            interval_ms: dispatch.interval_ms,
+            scope: dispatch.scope,
+            instance_id: dispatch.instance_id().to_owned(),
+            api_key: settings.http.api_key.clone(),
+        };
+        if state.api_key.is_none() {
+            tracing::warn!(
+                "API_KEY is unset: the /api routes are open to anyone who can reach them"
+            );
+        }
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(web::Data::new(state.clone()))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(MAX_BODY_BYTES)
+                        .error_handler(ApiError::from_json),
+                )
+                .app_data(web::QueryConfig::default().error_handler(ApiError::from_query))
+                .app_data(web::PathConfig::default().error_handler(ApiError::from_path))
+                .configure(routes::configure)
+        })
+        .listen(listener)
+        .map_err(StartupError::Listen)?
+        .disable_signals()
+        .shutdown_timeout(10)
+        .run();
+        tracing::info!(port, instance_id = dispatch.instance_id(), "listening");
+        Ok(Application {
+            port,
+            server,
+            pipeline,
+        })
+    }
+
+    /// The port the API listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle on the pipeline, for tests and tools.
+    pub fn pipeline(&self) -> Pipeline {
+        self.pipeline.clone()
+    }
+
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then stops taking requests, stops
+    /// claiming, and waits for in-flight sends and their outcome writes.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let mut server = actix_rt::spawn(self.server);
+        tokio::select! {
+            served = &mut server => return served.unwrap_or(Ok(())),
+            () = shutdown => {}
+        }
+        tracing::info!("shutting down: no new claims; waiting for in-flight sends");
+        handle.stop(true).await;
+        self.pipeline.drain().await;
+        tracing::info!("shut down cleanly");
+        server.await.unwrap_or(Ok(()))
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot listen for SIGTERM; only SIGINT stops the service");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// The actors, and the slots that bound the sends in flight.
+#[derive(Clone)]
+pub struct Pipeline {
+    scheduler: Addr<SchedulerActor>,
+    slots: Arc<Semaphore>,
+    capacity: u32,
+    arbiters: Arc<Vec<ArbiterHandle>>,
+}
+
+impl Pipeline {
+    fn start(settings: &Settings, pool: PgPool, redis: Option<RedisPool>) -> Self {
+        let dispatch = &settings.dispatch;
+        let lease = Duration::from_millis(dispatch.lease_ms);
+
+        let status = Supervisor::start({
+            let pool = pool.clone();
+            move |_| StatusActor::new(pool, lease)
+        });
+        let cache = redis.map(|redis| {
+            let ttl = Duration::from_secs(settings.redis.ttl_secs);
+            Supervisor::start(move |_| CacheActor::new(redis, ttl))
+        });
+
+        // Senders spread over threads of their own, each with its own client.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let arbiters: Vec<ArbiterHandle> = (0..threads.min(dispatch.sender_pool_size as usize))
+            .map(|_| Arbiter::new().handle())
+            .collect();
+        let senders = (0..dispatch.sender_pool_size as usize)
+            .map(|i| {
+                let (provider, status, cache) =
+                    (settings.provider.clone(), status.clone(), cache.clone());
+                let (max_attempts, retry_base) = (
+                    dispatch.max_attempts,
+                    Duration::from_millis(dispatch.retry_base_ms),
+                );
+                Supervisor::start_in_arbiter(&arbiters[i % arbiters.len()], move |_| {
+                    SenderActor::new(
+                        ProviderClient::new(&provider),
+                        status,
+                        cache,
+                        max_attempts,
+                        retry_base,
+                    )
+                })
+                .recipient()
+            })
+            .collect();
+
+        let capacity = dispatch.capacity();
+        let slots = Arc::new(Semaphore::new(capacity as usize));
+        let fetcher = Supervisor::start({
+            let (slots, batch_size) = (slots.clone(), dispatch.batch_size);
+            let instance_id: Arc<str> = dispatch.instance_id().into();
+            move |_| FetcherActor::new(pool, senders, slots, batch_size, lease, instance_id)
+        });
+        let scheduler = Supervisor::start({
+            let (interval, running) = (dispatch.interval(), dispatch.autostart);
+            move |_| SchedulerActor::new(fetcher, interval, running)
+        });
+        Pipeline {
+            scheduler,
+            slots,
+            capacity,
+            arbiters: Arc::new(arbiters),
+        }
+    }
+
+    /// The scheduler, for `Start`, `Stop` and `GetState`.
+    pub fn scheduler(&self) -> &Addr<SchedulerActor> {
+        &self.scheduler
+    }
+
+    /// Runs one tick now, as the timer would, and returns once its claim is
+    /// done; `false` when sending is stopped.
+    pub async fn tick(&self) -> bool {
+        self.scheduler.send(TickNow).await.unwrap_or(false)
+    }
+
+    /// Returns once no send is in flight: every claimed message has had its
+    /// outcome written (or given up on).
+    pub async fn wait_idle(&self) {
+        // Every slot free means every delivery has finished. The semaphore is
+        // never closed, so acquiring cannot fail.
+        let _all = self.slots.acquire_many(self.capacity).await;
+    }
+
+    /// Stops claiming, waits for every in-flight send, and stops the senders'
+    /// threads.
+    pub async fn drain(&self) {
+        if self.scheduler.send(Stop).await.is_err() {
+            tracing::error!("scheduler unreachable while draining");
+        }
+        self.wait_idle().await;
+        for arbiter in self.arbiters.iter() {
+            arbiter.stop();
+        }
+    }
+}
