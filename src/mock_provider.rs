@@ -74,6 +74,8 @@ pub struct ReceivedCall {
     /// Milliseconds since the Unix epoch.
     pub received_at_ms: u64,
     pub status: u16,
+    /// The `messageId` answered, when accepted.
+    pub message_id: Option<String>,
 }
 
 /// The counts of `GET /stats`.
@@ -144,7 +146,7 @@ async fn send(request: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
         (StatusCode::ACCEPTED, serde_json::Value::Null)
     };
     let (to, content) = parsed.map(|b| (b.to, b.content)).unwrap_or_default();
-    let call = ReceivedCall {
+    let mut call = ReceivedCall {
         idempotency_key: idempotency_key.clone(),
         auth_key,
         to,
@@ -153,11 +155,11 @@ async fn send(request: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
         status: status.as_u16(),
+        message_id: None,
     };
     let answer = {
         let mut ledger = lock(&shared.ledger);
-        ledger.calls.push(call);
-        if status.is_success() {
+        let answer = if status.is_success() {
             ledger.accepted += 1;
             let message_id = match idempotency_key {
                 Some(key) => ledger
@@ -167,10 +169,13 @@ async fn send(request: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
                     .clone(),
                 None => uuid::Uuid::new_v4().to_string(),
             };
+            call.message_id = Some(message_id.clone());
             serde_json::json!({ "message": "Accepted", "messageId": message_id })
         } else {
             answer
-        }
+        };
+        ledger.calls.push(call);
+        answer
     };
     if !behaviour.latency.is_zero() {
         actix_rt::time::sleep(behaviour.latency).await;

@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use tracing_actix_web::TracingLogger;
 
 use crate::actors::{
-    CacheActor, FetcherActor, SchedulerActor, SenderActor, StatusActor, Stop, TickNow,
+    CacheActor, FetcherActor, Flush, SchedulerActor, SenderActor, StatusActor, Stop, TickNow,
 };
 use crate::cache::{self, RedisPool};
 use crate::configuration::Settings;
@@ -241,6 +241,13 @@ impl Pipeline {
     /// done; `false` when sending is stopped.
     pub async fn tick(&self) -> bool {
         self.scheduler.send(TickNow).await.unwrap_or(false)
+    }
+
+    /// Returns once every tick already fired has finished its claim.
+    pub async fn settle(&self) {
+        if self.scheduler.send(Flush).await.is_err() {
+            tracing::error!("scheduler unreachable");
+        }
     }
 
     /// Returns once no send is in flight: every claimed message has had its

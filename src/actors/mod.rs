@@ -1,7 +1,7 @@
 //! The pipeline, one actor per file:
 //!
 //! ```text
-//! HTTP handlers --Start/Stop/GetState/TickNow--> SchedulerActor --Tick--> FetcherActor
+//! HTTP handlers --Start/Stop/GetState--> SchedulerActor --Tick, Barrier--> FetcherActor
 //! FetcherActor --claims due rows--> SenderActor pool --POST--> provider
 //! SenderActor --RecordOutcome--> StatusActor (PostgreSQL)
 //!             --CacheDelivery--> CacheActor (Redis, when configured)
@@ -21,7 +21,7 @@ mod status;
 
 pub use cache::{CacheActor, CacheDelivery};
 pub use fetcher::{Barrier, FetcherActor, Tick};
-pub use scheduler::{GetState, SchedulerActor, SchedulerState, Start, Stop, TickNow};
+pub use scheduler::{Flush, GetState, SchedulerActor, SchedulerState, Start, Stop, TickNow};
 pub use sender::{deliver, Deliver, SenderActor};
 pub use status::{write_outcome, RecordOutcome, StatusActor};
 

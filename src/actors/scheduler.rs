@@ -23,6 +23,11 @@ pub struct Start;
 #[rtype(result = "SchedulerState")]
 pub struct Stop;
 
+/// Answered once every tick sent before it has finished its claim.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Flush;
+
 /// Reads the state.
 #[derive(Message)]
 #[rtype(result = "SchedulerState")]
@@ -81,16 +86,23 @@ impl SchedulerActor {
         }
     }
 
-    fn note_tick(&mut self) {
+    /// Resolves once the fetcher, which handles messages in order and one
+    /// tick at a time, has finished every tick sent before this call.
+    fn flush(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let barrier = self.fetcher.send(Barrier);
+        async move {
+            if barrier.await.is_err() {
+                tracing::error!("fetcher unreachable");
+            }
+        }
+    }
+
+    fn tick(&mut self) {
         let now = Utc::now();
         self.last_tick_at = Some(now);
         self.next_tick_at = chrono::Duration::from_std(self.interval)
             .ok()
             .map(|d| now + d);
-    }
-
-    fn tick(&mut self) {
-        self.note_tick();
         // try_send: a tick still claiming (the fetcher's mailbox holds one)
         // makes this one skip rather than pile up.
         match self.fetcher.try_send(Tick::new()) {
@@ -142,14 +154,17 @@ impl Handler<Stop> for SchedulerActor {
         if let Some(timer) = self.timer.take() {
             ctx.cancel_future(timer);
         }
-        // The fetcher handles messages in order, one tick at a time: once it
-        // answers the barrier, every tick sent before the stop has finished.
-        Box::pin(
-            self.fetcher
-                .send(Barrier)
-                .into_actor(self)
-                .map(|_, act, _| act.state()),
-        )
+        // Once the fetcher has finished the ticks sent before the stop, no
+        // claim can start any more.
+        Box::pin(self.flush().into_actor(self).map(|_, act, _| act.state()))
+    }
+}
+
+impl Handler<Flush> for SchedulerActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Flush, _: &mut Self::Context) -> Self::Result {
+        Box::pin(self.flush())
     }
 }
 
@@ -168,7 +183,7 @@ impl Handler<TickNow> for SchedulerActor {
         if !self.running {
             return Box::pin(fut::ready(false));
         }
-        self.note_tick();
+        self.last_tick_at = Some(Utc::now());
         Box::pin(
             self.fetcher
                 .send(Tick::new())

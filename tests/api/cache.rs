@@ -1,0 +1,78 @@
+//! The Redis delivery cache, and sending without it.
+
+use message_dispatcher::cache;
+
+use crate::helpers::{eventually, redis_url, spawn_app, spawn_app_with, TestApp, TestOptions};
+
+/// Ids far apart per test, since tests share one Redis and its keys.
+async fn use_unique_ids(app: &TestApp) {
+    let start = 1_000_000 + i64::from(fastrand::u32(..)) * 1000;
+    sqlx::query(&format!(
+        "ALTER TABLE messages ALTER COLUMN id RESTART WITH {start}"
+    ))
+    .execute(&app.db)
+    .await
+    .unwrap();
+}
+
+#[actix_web::test]
+async fn a_sent_message_is_cached_in_redis_and_served_from_it() {
+    let app = spawn_app().await;
+    use_unique_ids(&app).await;
+    let ids = app.insert_messages(1).await;
+
+    app.tick().await;
+
+    let redis = cache::connect(&redis_url()).unwrap();
+    let cached = eventually("message:<id> in Redis", || async {
+        cache::fetch(&redis, ids[0]).await.ok().flatten()
+    })
+    .await;
+    let call = &app.provider.calls()[0];
+    assert_eq!(Some(cached.message_id.clone()), call.message_id);
+    let (status, body) = app.get(&format!("/api/messages/{}", ids[0])).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["delivery_source"], "cache");
+    assert_eq!(body["provider_message_id"], cached.message_id);
+}
+
+#[actix_web::test]
+async fn sending_works_without_redis() {
+    let app = spawn_app_with(TestOptions::default().var("REDIS_URL", "")).await;
+    let ids = app.insert_messages(2).await;
+
+    app.tick().await;
+
+    assert_eq!(app.provider_keys(), ids);
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!((status, body["redis"].as_str()), (200, Some("disabled")));
+    let (status, body) = app.get(&format!("/api/messages/{}", ids[0])).await;
+    assert_eq!(
+        (status, body["delivery_source"].as_str()),
+        (200, Some("database"))
+    );
+}
+
+#[actix_web::test]
+async fn sending_works_with_redis_unreachable() {
+    let app = spawn_app_with(TestOptions::default().var("REDIS_URL", "redis://127.0.0.1:1")).await;
+    let ids = app.insert_messages(2).await;
+
+    app.tick().await;
+
+    assert_eq!(app.provider_keys(), ids);
+    assert!(app
+        .statuses()
+        .await
+        .iter()
+        .all(|(_, status)| status == "sent"));
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!((status, body["redis"].as_str()), (200, Some("down")));
+    let (status, body) = app.get(&format!("/api/messages/{}", ids[0])).await;
+    assert_eq!(
+        (status, body["delivery_source"].as_str()),
+        (200, Some("database"))
+    );
+    let (status, _) = app.get("/api/messaging/status").await;
+    assert_eq!(status, 200);
+}
