@@ -19,6 +19,12 @@ pub struct ClaimedMessage {
     pub claim_token: i64,
 }
 
+/// Later than any `sent_at`: the start of the sent list.
+const LATEST: DateTime<Utc> = match DateTime::from_timestamp(253_402_300_799, 0) {
+    Some(end_of_9999) => end_of_9999,
+    None => DateTime::<Utc>::MAX_UTC,
+};
+
 /// One row of the sent list.
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct SentMessage {
@@ -189,13 +195,14 @@ pub async fn sent_page(
     after: Option<(DateTime<Utc>, i64)>,
     limit: u32,
 ) -> Result<Vec<SentMessage>, sqlx::Error> {
-    let (sent_at, id) = after.unzip();
+    // Without a cursor, start after a key later than any row: one statement
+    // shape, so the plan is always the index scan.
+    let (sent_at, id) = after.unwrap_or((LATEST, i64::MAX));
     sqlx::query_as::<_, SentMessage>(
         r#"
         SELECT id, phone_number, content, provider_message_id, sent_at
         FROM messages
-        WHERE status = 'sent'
-          AND ($1::timestamptz IS NULL OR (sent_at, id) < ($1, $2))
+        WHERE status = 'sent' AND (sent_at, id) < ($1, $2)
         ORDER BY sent_at DESC, id DESC
         LIMIT $3
         "#,
