@@ -51,6 +51,7 @@ impl MockSettings {
             latency: Duration::from_millis(self.latency_ms),
             failure_rate: self.failure_rate,
             failure_status,
+            ..Behaviour::accept_all()
         })
     }
 }
@@ -62,6 +63,11 @@ pub struct Behaviour {
     /// Share of calls answered with `failure_status`, 0.0 to 1.0.
     pub failure_rate: f64,
     pub failure_status: StatusCode,
+    /// Sent as `Retry-After` with every failure.
+    pub retry_after_secs: Option<u64>,
+    /// When set, every authorised call gets this status and raw body (for
+    /// answers a real provider should never give); never counted accepted.
+    pub canned: Option<(StatusCode, String)>,
 }
 
 /// One call to `POST /send`, as received.
@@ -127,60 +133,66 @@ async fn send(request: HttpRequest, body: web::Bytes, shared: web::Data<Shared>)
     let (idempotency_key, auth_key) = (header("idempotency-key"), header("x-ins-auth-key"));
     let behaviour = lock(&shared.behaviour).clone();
     let parsed = serde_json::from_slice::<SendBody>(&body);
-    let (status, answer) = if shared.auth_key.is_some() && auth_key != shared.auth_key {
-        (
+    let refusal = if shared.auth_key.is_some() && auth_key != shared.auth_key {
+        Some((
             StatusCode::UNAUTHORIZED,
-            serde_json::json!({ "error": "unauthorized" }),
-        )
+            r#"{"error":"unauthorized"}"#.to_owned(),
+        ))
     } else if parsed.is_err() {
-        (
+        Some((
             StatusCode::BAD_REQUEST,
-            serde_json::json!({ "error": "body must be {\"to\", \"content\"}" }),
-        )
+            r#"{"error":"body must be {\"to\", \"content\"}"}"#.to_owned(),
+        ))
+    } else if let Some(canned) = &behaviour.canned {
+        Some(canned.clone())
     } else if behaviour.failure_rate > 0.0 && fastrand::f64() < behaviour.failure_rate {
-        (
+        Some((
             behaviour.failure_status,
-            serde_json::json!({ "error": "injected failure" }),
-        )
+            r#"{"error":"injected failure"}"#.to_owned(),
+        ))
     } else {
-        (StatusCode::ACCEPTED, serde_json::Value::Null)
+        None
     };
     let (to, content) = parsed.map(|b| (b.to, b.content)).unwrap_or_default();
-    let mut call = ReceivedCall {
-        idempotency_key: idempotency_key.clone(),
-        auth_key,
-        to,
-        content,
-        received_at_ms: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
-        status: status.as_u16(),
-        message_id: None,
-    };
-    let answer = {
+    let (status, answer) = {
         let mut ledger = lock(&shared.ledger);
-        let answer = if status.is_success() {
-            ledger.accepted += 1;
-            let message_id = match idempotency_key {
-                Some(key) => ledger
-                    .message_ids
-                    .entry(key)
-                    .or_insert_with(|| uuid::Uuid::new_v4().to_string())
-                    .clone(),
-                None => uuid::Uuid::new_v4().to_string(),
-            };
-            call.message_id = Some(message_id.clone());
-            serde_json::json!({ "message": "Accepted", "messageId": message_id })
-        } else {
-            answer
+        let (status, answer, message_id) = match refusal {
+            Some((status, answer)) => (status, answer, None),
+            None => {
+                ledger.accepted += 1;
+                let message_id = match &idempotency_key {
+                    Some(key) => ledger
+                        .message_ids
+                        .entry(key.clone())
+                        .or_insert_with(|| uuid::Uuid::new_v4().to_string())
+                        .clone(),
+                    None => uuid::Uuid::new_v4().to_string(),
+                };
+                let answer = serde_json::json!({ "message": "Accepted", "messageId": message_id });
+                (StatusCode::ACCEPTED, answer.to_string(), Some(message_id))
+            }
         };
-        ledger.calls.push(call);
-        answer
+        ledger.calls.push(ReceivedCall {
+            idempotency_key,
+            auth_key,
+            to,
+            content,
+            received_at_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            status: status.as_u16(),
+            message_id,
+        });
+        (status, answer)
     };
     if !behaviour.latency.is_zero() {
         actix_rt::time::sleep(behaviour.latency).await;
     }
-    HttpResponse::build(status).json(answer)
+    let mut response = HttpResponse::build(status);
+    if let (Some(seconds), false) = (behaviour.retry_after_secs, status.is_success()) {
+        response.insert_header(("Retry-After", seconds.to_string()));
+    }
+    response.content_type("application/json").body(answer)
 }
 
 #[get("/stats")]
@@ -285,6 +297,8 @@ impl Behaviour {
             latency: Duration::ZERO,
             failure_rate: 0.0,
             failure_status: StatusCode::INTERNAL_SERVER_ERROR,
+            retry_after_secs: None,
+            canned: None,
         }
     }
 }

@@ -2,7 +2,8 @@
 //! the classification of whatever comes back.
 
 use std::str::FromStr;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use actix_web::http::header::{HeaderName, HeaderValue, HttpDate, RETRY_AFTER};
 use actix_web::http::StatusCode;
@@ -23,13 +24,62 @@ const ERROR_EXCERPT_CHARS: usize = 200;
 pub enum ProviderAnswer {
     /// A 2xx with a `messageId`: the provider has the message.
     Accepted { message_id: String },
-    /// Worth trying again: 5xx, 429, a time-out, a connection error.
+    /// Worth trying again: 5xx, a time-out, a connection error.
     Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// 429: the provider wants fewer calls. Never a reason to give up.
+    RateLimited {
         reason: String,
         retry_after: Option<Duration>,
     },
     /// Never worth trying again: any other 4xx, or a 2xx without a `messageId`.
     Rejected { reason: String },
+}
+
+impl ProviderAnswer {
+    /// How long the provider asked everyone to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderAnswer::Transient { retry_after, .. }
+            | ProviderAnswer::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Shared by the fetcher and every sender: once the provider answers with
+/// `Retry-After`, no call at all goes out before that time.
+#[derive(Clone, Default)]
+pub struct ProviderGate(Arc<Mutex<Option<Instant>>>);
+
+impl ProviderGate {
+    /// Closes the gate for `wait`, unless it is already closed for longer;
+    /// returns whether this call closed or extended it.
+    pub fn pause_for(&self, wait: Duration) -> bool {
+        let until = Instant::now() + wait;
+        let mut paused = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if paused.is_some_and(|current| current >= until) {
+            return false;
+        }
+        *paused = Some(until);
+        true
+    }
+
+    /// How long the gate stays closed; `None` when calls may go out.
+    pub fn paused_for(&self) -> Option<Duration> {
+        let paused = *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        paused
+            .and_then(|until| until.checked_duration_since(Instant::now()))
+            .filter(|d| !d.is_zero())
+    }
 }
 
 #[derive(Serialize)]
@@ -148,10 +198,16 @@ pub fn classify(
     } else {
         format!("provider answered {status}: {detail}")
     };
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+    let retry_after = retry_after.and_then(parse_retry_after);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        ProviderAnswer::RateLimited {
+            reason,
+            retry_after,
+        }
+    } else if status.is_server_error() {
         ProviderAnswer::Transient {
             reason,
-            retry_after: retry_after.and_then(parse_retry_after),
+            retry_after,
         }
     } else {
         ProviderAnswer::Rejected { reason }
@@ -229,13 +285,32 @@ mod tests {
     }
 
     #[test]
-    fn server_errors_and_429_are_transient() {
-        for status in [500, 502, 503, 504, 429] {
+    fn server_errors_are_transient_and_429_is_rate_limiting() {
+        for status in [500, 502, 503, 504] {
             assert!(
                 matches!(answer(status, ""), ProviderAnswer::Transient { .. }),
                 "{status}"
             );
         }
+        assert!(matches!(
+            answer(429, ""),
+            ProviderAnswer::RateLimited { .. }
+        ));
+    }
+
+    #[test]
+    fn the_gate_closes_for_the_longest_wait_asked() {
+        let gate = ProviderGate::default();
+        assert_eq!(gate.paused_for(), None);
+        assert!(gate.pause_for(Duration::from_secs(60)));
+        assert!(
+            !gate.pause_for(Duration::from_secs(1)),
+            "a shorter wait does not shorten it"
+        );
+        assert!(gate
+            .paused_for()
+            .is_some_and(|d| d > Duration::from_secs(59)));
+        assert!(gate.pause_for(Duration::from_secs(120)));
     }
 
     #[test]
@@ -258,20 +333,16 @@ mod tests {
     #[test]
     fn retry_after_is_read_as_seconds_or_a_date() {
         let seconds = HeaderValue::from_static("7");
-        let transient = classify(StatusCode::TOO_MANY_REQUESTS, Some(&seconds), Ok(b""));
-        assert!(
-            matches!(transient, ProviderAnswer::Transient { retry_after: Some(d), .. } if d == Duration::from_secs(7))
-        );
+        let limited = classify(StatusCode::TOO_MANY_REQUESTS, Some(&seconds), Ok(b""));
+        assert_eq!(limited.retry_after(), Some(Duration::from_secs(7)));
         let past = HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");
         let transient = classify(StatusCode::SERVICE_UNAVAILABLE, Some(&past), Ok(b""));
-        assert!(
-            matches!(transient, ProviderAnswer::Transient { retry_after: Some(d), .. } if d.is_zero())
-        );
+        assert_eq!(transient.retry_after(), Some(Duration::ZERO));
         let garbage = HeaderValue::from_static("soon");
-        let transient = classify(StatusCode::TOO_MANY_REQUESTS, Some(&garbage), Ok(b""));
+        let limited = classify(StatusCode::TOO_MANY_REQUESTS, Some(&garbage), Ok(b""));
         assert!(matches!(
-            transient,
-            ProviderAnswer::Transient {
+            limited,
+            ProviderAnswer::RateLimited {
                 retry_after: None,
                 ..
             }

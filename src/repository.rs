@@ -132,6 +132,10 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Outcome]) -> Result<u64,
                 ("pending", None, None, Some(error.as_str()), Some(millis))
             }
             OutcomeKind::Failed { error } => ("failed", None, None, Some(error.as_str()), None),
+            OutcomeKind::Deferred { after } => {
+                let millis = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+                ("deferred", None, None, None, Some(millis))
+            }
         };
         statuses.push(status);
         provider_ids.push(provider_id);
@@ -142,10 +146,12 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Outcome]) -> Result<u64,
     let written = sqlx::query(
         r#"
         UPDATE messages m
-        SET status = o.status,
+        SET status = CASE o.status WHEN 'deferred' THEN 'pending' ELSE o.status END,
+            -- A deferred claim made no call: it does not count as an attempt.
+            attempts = m.attempts - (o.status = 'deferred')::int,
             provider_message_id = o.provider_message_id,
             sent_at = o.sent_at,
-            last_error = o.last_error,
+            last_error = CASE o.status WHEN 'deferred' THEN m.last_error ELSE o.last_error END,
             due_at = CASE WHEN o.retry_ms IS NULL THEN m.due_at
                           ELSE now() + o.retry_ms * interval '1 millisecond' END,
             claimed_by = NULL

@@ -21,7 +21,7 @@ use crate::actors::{
 use crate::cache::{self, RedisPool};
 use crate::configuration::Settings;
 use crate::error::ApiError;
-use crate::provider::ProviderClient;
+use crate::provider::{ProviderClient, ProviderGate};
 use crate::routes::{self, AppState};
 
 /// The largest request body the API reads.
@@ -168,6 +168,7 @@ async fn shutdown_signal() {
 #[derive(Clone)]
 pub struct Pipeline {
     scheduler: Addr<SchedulerActor>,
+    fetcher: Addr<FetcherActor>,
     slots: Arc<Semaphore>,
     capacity: u32,
     arbiters: Arc<Vec<ArbiterHandle>>,
@@ -187,6 +188,7 @@ impl Pipeline {
             Supervisor::start(move |_| CacheActor::new(redis, ttl))
         });
 
+        let gate = ProviderGate::default();
         // Senders spread over threads of their own, each with its own client.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let arbiters: Vec<ArbiterHandle> = (0..threads.min(dispatch.sender_pool_size as usize))
@@ -194,8 +196,8 @@ impl Pipeline {
             .collect();
         let senders = (0..dispatch.sender_pool_size as usize)
             .map(|i| {
-                let (provider, status, cache) =
-                    (settings.provider.clone(), status.clone(), cache.clone());
+                let (provider, gate) = (settings.provider.clone(), gate.clone());
+                let (status, cache) = (status.clone(), cache.clone());
                 let (max_attempts, retry_base) = (
                     dispatch.max_attempts,
                     Duration::from_millis(dispatch.retry_base_ms),
@@ -203,6 +205,7 @@ impl Pipeline {
                 Supervisor::start_in_arbiter(&arbiters[i % arbiters.len()], move |_| {
                     SenderActor::new(
                         ProviderClient::new(&provider),
+                        gate,
                         status,
                         cache,
                         max_attempts,
@@ -218,14 +221,16 @@ impl Pipeline {
         let fetcher = Supervisor::start({
             let (slots, batch_size) = (slots.clone(), dispatch.batch_size);
             let instance_id: Arc<str> = dispatch.instance_id().into();
-            move |_| FetcherActor::new(pool, senders, slots, batch_size, lease, instance_id)
+            move |_| FetcherActor::new(pool, senders, slots, batch_size, lease, instance_id, gate)
         });
         let scheduler = Supervisor::start({
+            let fetcher = fetcher.clone();
             let (interval, running) = (dispatch.interval(), dispatch.autostart);
             move |_| SchedulerActor::new(fetcher, interval, running)
         });
         Pipeline {
             scheduler,
+            fetcher,
             slots,
             capacity,
             arbiters: Arc::new(arbiters),
@@ -235,6 +240,11 @@ impl Pipeline {
     /// The scheduler, for `Start`, `Stop` and `GetState`.
     pub fn scheduler(&self) -> &Addr<SchedulerActor> {
         &self.scheduler
+    }
+
+    /// The fetcher, for tests that inject faults into it.
+    pub fn fetcher(&self) -> &Addr<FetcherActor> {
+        &self.fetcher
     }
 
     /// Runs one tick now, as the timer would, and returns once its claim is

@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use super::guarded;
 use super::sender::Deliver;
+use crate::provider::ProviderGate;
 use crate::repository::{self, ClaimedMessage};
 
 /// Time to claim a batch. Carries the span of the tick.
@@ -44,6 +45,12 @@ impl Default for Tick {
 #[rtype(result = "()")]
 pub struct Barrier;
 
+/// Test builds only: the next claim panics.
+#[cfg(feature = "fault-injection")]
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PanicOnNextClaim;
+
 /// See the module documentation.
 pub struct FetcherActor {
     pool: PgPool,
@@ -54,6 +61,9 @@ pub struct FetcherActor {
     batch_size: u32,
     lease: Duration,
     instance_id: Arc<str>,
+    gate: ProviderGate,
+    #[cfg(feature = "fault-injection")]
+    panic_on_next_claim: bool,
 }
 
 impl FetcherActor {
@@ -65,6 +75,7 @@ impl FetcherActor {
         batch_size: u32,
         lease: Duration,
         instance_id: Arc<str>,
+        gate: ProviderGate,
     ) -> Self {
         FetcherActor {
             pool,
@@ -74,6 +85,9 @@ impl FetcherActor {
             batch_size,
             lease,
             instance_id,
+            gate,
+            #[cfg(feature = "fault-injection")]
+            panic_on_next_claim: false,
         }
     }
 
@@ -117,6 +131,10 @@ impl Handler<Tick> for FetcherActor {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, tick: Tick, _: &mut Self::Context) -> Self::Result {
+        if let Some(wait) = self.gate.paused_for() {
+            tracing::info!(parent: &tick.span, wait_ms = wait.as_millis() as u64, "provider asked to wait; tick skipped");
+            return AtomicResponse::new(Box::pin(fut::ready(())));
+        }
         let free = self.slots.available_permits().min(self.batch_size as usize);
         let slots = match u32::try_from(free).map(|n| self.slots.clone().try_acquire_many_owned(n))
         {
@@ -159,4 +177,13 @@ impl Handler<Barrier> for FetcherActor {
     type Result = ();
 
     fn handle(&mut self, _: Barrier, _: &mut Self::Context) {}
+}
+
+#[cfg(feature = "fault-injection")]
+impl Handler<PanicOnNextClaim> for FetcherActor {
+    type Result = ();
+
+    fn handle(&mut self, _: PanicOnNextClaim, _: &mut Self::Context) {
+        self.panic_on_next_claim = true;
+    }
 }

@@ -20,10 +20,17 @@ mod sender;
 mod status;
 
 pub use cache::{CacheActor, CacheDelivery};
+#[cfg(feature = "fault-injection")]
+pub use fetcher::PanicOnNextClaim;
 pub use fetcher::{Barrier, FetcherActor, Tick};
 pub use scheduler::{Flush, GetState, SchedulerActor, SchedulerState, Start, Stop, TickNow};
 pub use sender::{deliver, Deliver, SenderActor};
-pub use status::{write_outcome, RecordOutcome, StatusActor};
+pub use status::{write_outcome, RecordOutcome, Recorded, StatusActor};
+
+/// Test builds only: a message with this content makes its first delivery
+/// panic inside the sender.
+#[cfg(feature = "fault-injection")]
+pub const PANIC_IN_SENDER: &str = "panic in sender";
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

@@ -14,7 +14,7 @@ use tracing::Instrument;
 use super::cache::{CacheActor, CacheDelivery};
 use super::status::{RecordOutcome, StatusActor};
 use crate::domain::{Outcome, OutcomeKind};
-use crate::provider::ProviderClient;
+use crate::provider::{ProviderClient, ProviderGate};
 use crate::repository::ClaimedMessage;
 
 /// Send this claimed message to the provider and record the outcome.
@@ -31,6 +31,7 @@ pub struct Deliver {
 /// See the module documentation.
 pub struct SenderActor {
     client: ProviderClient,
+    gate: ProviderGate,
     status: Addr<StatusActor>,
     cache: Option<Addr<CacheActor>>,
     max_attempts: u32,
@@ -41,6 +42,7 @@ impl SenderActor {
     /// Must run on the arbiter that hosts the actor: the awc client is `!Send`.
     pub fn new(
         client: ProviderClient,
+        gate: ProviderGate,
         status: Addr<StatusActor>,
         cache: Option<Addr<CacheActor>>,
         max_attempts: u32,
@@ -48,6 +50,7 @@ impl SenderActor {
     ) -> Self {
         SenderActor {
             client,
+            gate,
             status,
             cache,
             max_attempts,
@@ -71,11 +74,11 @@ impl Handler<Deliver> for SenderActor {
             slot,
             span,
         } = request;
-        let (client, status, cache) =
-            (self.client.clone(), self.status.clone(), self.cache.clone());
+        let (client, gate) = (self.client.clone(), self.gate.clone());
+        let (status, cache) = (self.status.clone(), self.cache.clone());
         let (max_attempts, retry_base) = (self.max_attempts, self.retry_base);
         let journey = async move {
-            let outcome = deliver(&client, &message, max_attempts, retry_base).await;
+            let outcome = deliver(&client, &gate, &message, max_attempts, retry_base).await;
             let cache_entry = match &outcome.kind {
                 OutcomeKind::Sent {
                     provider_message_id,
@@ -100,15 +103,40 @@ impl Handler<Deliver> for SenderActor {
     }
 }
 
-/// Calls the provider once for `message` and turns its answer into the row's
-/// next state.
+/// Calls the provider once for `message`, unless it asked everyone to wait,
+/// and turns its answer into the row's next state.
 pub async fn deliver(
     client: &ProviderClient,
+    gate: &ProviderGate,
     message: &ClaimedMessage,
     max_attempts: u32,
     retry_base: Duration,
 ) -> Outcome {
+    let outcome = |kind| Outcome {
+        id: message.id,
+        claim_token: message.claim_token,
+        kind,
+    };
+    if let Some(wait) = gate.paused_for() {
+        tracing::info!(
+            wait_ms = wait.as_millis() as u64,
+            "provider asked to wait; not sent"
+        );
+        return outcome(OutcomeKind::Deferred { after: wait });
+    }
+    #[cfg(feature = "fault-injection")]
+    if message.content == crate::actors::PANIC_IN_SENDER && message.attempts == 1 {
+        panic!("injected panic in a sender");
+    }
     let answer = client.send(message).await;
+    if let Some(wait) = answer.retry_after().filter(|wait| !wait.is_zero()) {
+        if gate.pause_for(wait) {
+            tracing::warn!(
+                wait_ms = wait.as_millis() as u64,
+                "provider asked to wait; pausing every call"
+            );
+        }
+    }
     let attempt = u32::try_from(message.attempts).unwrap_or(u32::MAX);
     let kind = OutcomeKind::decide(answer, attempt, max_attempts, retry_base);
     match &kind {
@@ -122,10 +150,7 @@ pub async fn deliver(
             tracing::warn!(retry_in_ms = after.as_millis() as u64, error = %error, "will retry")
         }
         OutcomeKind::Failed { error } => tracing::warn!(error = %error, "failed"),
+        OutcomeKind::Deferred { .. } => {}
     }
-    Outcome {
-        id: message.id,
-        claim_token: message.claim_token,
-        kind,
-    }
+    outcome(kind)
 }

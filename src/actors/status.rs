@@ -59,17 +59,35 @@ impl Handler<RecordOutcome> for StatusActor {
     }
 }
 
+/// What became of an outcome write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The row took it.
+    Written,
+    /// A later claim owns the row (this one's lease expired): not written.
+    FencedOut,
+    /// PostgreSQL stayed away too long; the row is claimed again after its
+    /// lease and re-sent with the same `Idempotency-Key`.
+    GaveUp,
+}
+
 /// Writes one outcome, trying again while PostgreSQL is unreachable, for at
-/// most `give_up_after`. Returns whether the row took it.
-pub async fn write_outcome(pool: &PgPool, outcome: &Outcome, give_up_after: Duration) -> bool {
+/// most `give_up_after`.
+pub async fn write_outcome(pool: &PgPool, outcome: &Outcome, give_up_after: Duration) -> Recorded {
     let started = Instant::now();
     let mut wait = FIRST_WAIT;
     loop {
         match repository::record_outcomes(pool, std::slice::from_ref(outcome)).await {
-            Ok(1) => return true,
+            Ok(1) => {
+                if wait > FIRST_WAIT {
+                    tracing::info!("outcome written after PostgreSQL came back");
+                }
+                return Recorded::Written;
+            }
             Ok(_) => {
+                metrics::counter!("dispatcher_outcomes_fenced_total").increment(1);
                 tracing::warn!("outcome fenced out: a later claim owns the row");
-                return false;
+                return Recorded::FencedOut;
             }
             Err(error) if started.elapsed() + wait < give_up_after => {
                 if wait == FIRST_WAIT {
@@ -83,7 +101,7 @@ pub async fn write_outcome(pool: &PgPool, outcome: &Outcome, give_up_after: Dura
                     error = %error,
                     "gave up writing the outcome; the row will be claimed again after its lease"
                 );
-                return false;
+                return Recorded::GaveUp;
             }
         }
     }
