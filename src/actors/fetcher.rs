@@ -145,8 +145,15 @@ impl Handler<Tick> for FetcherActor {
             }
         };
         let (pool, lease, instance_id) = (self.pool.clone(), self.lease, self.instance_id.clone());
-        let claim =
-            async move { repository::claim_due(&pool, free as u32, lease, &instance_id).await };
+        #[cfg(feature = "fault-injection")]
+        let inject_panic = std::mem::take(&mut self.panic_on_next_claim);
+        let claim = async move {
+            #[cfg(feature = "fault-injection")]
+            if inject_panic {
+                panic!("injected panic in the claim");
+            }
+            repository::claim_due(&pool, free as u32, lease, &instance_id).await
+        };
         let span = tick.span;
         AtomicResponse::new(Box::pin(
             guarded(claim.instrument(span.clone()))

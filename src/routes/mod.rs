@@ -46,7 +46,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(messages::sent)
                 .service(messages::create)
                 .service(messages::get),
-        );
+        )
+        .default_service(web::to(not_found));
+}
+
+/// Any other path, in the SPEC's error shape.
+async fn not_found(request: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no route for {} {}",
+        request.method(),
+        request.path()
+    )))
 }
 
 /// With `API_KEY` set, answers 401 unless the request carries

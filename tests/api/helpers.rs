@@ -119,14 +119,41 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     }
 }
 
+/// Inserts messages as any client would, with only phone and content;
+/// returns their ids in order.
+pub async fn insert_messages(db: &PgPool, count: usize) -> Vec<i64> {
+    let mut ids = Vec::with_capacity(count);
+    for i in 0..count {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (phone_number, content) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(format!("+9055500{i:05}"))
+        .bind(format!("message {i}"))
+        .fetch_one(db)
+        .await
+        .expect("insert a message");
+        ids.push(id);
+    }
+    ids
+}
+
 /// Polls `probe` until it yields a value, for at most ten seconds: for what
 /// happens after an event the test cannot await, such as a cache write.
-pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    eventually_within(Duration::from_secs(10), what, probe).await
+}
+
+/// [`eventually`] with a deadline of the caller's.
+pub async fn eventually_within<T, F, Fut>(limit: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         if let Some(value) = probe().await {
             return value;
@@ -171,19 +198,7 @@ impl TestApp {
     /// Inserts messages as any client would, with only phone and content;
     /// returns their ids in order.
     pub async fn insert_messages(&self, count: usize) -> Vec<i64> {
-        let mut ids = Vec::with_capacity(count);
-        for i in 0..count {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO messages (phone_number, content) VALUES ($1, $2) RETURNING id",
-            )
-            .bind(format!("+9055500{:05}", i))
-            .bind(format!("message {i}"))
-            .fetch_one(&self.db)
-            .await
-            .expect("insert a message");
-            ids.push(id);
-        }
-        ids
+        insert_messages(&self.db, count).await
     }
 
     /// Runs one tick and waits until every message it claimed has its

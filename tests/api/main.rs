@@ -1,11 +1,19 @@
 //! Integration tests: the service in-process, a real PostgreSQL (a database
 //! per test), a real Redis, and the mock provider over HTTP.
 
+mod bad_input;
 mod cache;
+mod crash;
 mod dispatch;
+mod fencing;
 mod health;
 mod helpers;
 mod messages;
+mod outages;
+mod panics;
+mod process;
+mod provider_faults;
+mod rate_limit;
 mod scheduler;
 mod schema;
 mod sent_list;

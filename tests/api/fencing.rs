@@ -1,0 +1,127 @@
+//! Outcome writes are fenced by the claim token.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use message_dispatcher::actors::{write_outcome, Recorded};
+use message_dispatcher::domain::{Outcome, OutcomeKind};
+use message_dispatcher::repository::claim_due;
+
+use crate::helpers::spawn_app_with;
+use crate::helpers::TestOptions;
+
+fn sent(id: i64, claim_token: i64, provider_message_id: &str) -> Outcome {
+    Outcome {
+        id,
+        claim_token,
+        kind: OutcomeKind::Sent {
+            provider_message_id: provider_message_id.to_owned(),
+            sent_at: Utc::now(),
+        },
+    }
+}
+
+#[actix_web::test]
+async fn a_late_outcome_of_an_expired_claim_never_overwrites_the_later_one() {
+    let app = spawn_app_with(TestOptions::default().var("DISPATCH_AUTOSTART", false)).await;
+    let id = app.insert_messages(1).await[0];
+    let patience = Duration::from_secs(1);
+
+    // Instance a claims with a lease that has already run out when b claims.
+    let first = claim_due(&app.db, 1, Duration::ZERO, "a").await.unwrap();
+    let second = claim_due(&app.db, 1, Duration::from_secs(60), "b")
+        .await
+        .unwrap();
+    assert_eq!((first.len(), second.len()), (1, 1));
+    assert_eq!(second[0].id, id);
+    assert_eq!(
+        second[0].claim_token,
+        first[0].claim_token + 1,
+        "every claim bumps the token"
+    );
+    assert!(
+        claim_due(&app.db, 1, Duration::from_secs(60), "c")
+            .await
+            .unwrap()
+            .is_empty(),
+        "a live lease is never taken over"
+    );
+
+    let retry_by_b = Outcome {
+        id,
+        claim_token: second[0].claim_token,
+        kind: OutcomeKind::Retry {
+            after: Duration::from_secs(30),
+            error: "provider answered 503".into(),
+        },
+    };
+    assert_eq!(
+        write_outcome(&app.db, &retry_by_b, patience).await,
+        Recorded::Written
+    );
+    assert_eq!(
+        write_outcome(&app.db, &sent(id, first[0].claim_token, "late"), patience).await,
+        Recorded::FencedOut
+    );
+
+    let (status, provider_message_id, attempts): (String, Option<String>, i32) =
+        sqlx::query_as("SELECT status, provider_message_id, attempts FROM messages")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        (status.as_str(), provider_message_id, attempts),
+        ("pending", None, 2)
+    );
+}
+
+#[actix_web::test]
+async fn an_outcome_lands_once_and_a_repeat_is_fenced() {
+    let app = spawn_app_with(TestOptions::default().var("DISPATCH_AUTOSTART", false)).await;
+    let id = app.insert_messages(1).await[0];
+    let claim = claim_due(&app.db, 1, Duration::from_secs(60), "a")
+        .await
+        .unwrap();
+    let outcome = sent(id, claim[0].claim_token, "p-1");
+
+    assert_eq!(
+        write_outcome(&app.db, &outcome, Duration::from_secs(1)).await,
+        Recorded::Written
+    );
+    assert_eq!(
+        write_outcome(&app.db, &outcome, Duration::from_secs(1)).await,
+        Recorded::FencedOut,
+        "a sent row is final"
+    );
+}
+
+#[actix_web::test]
+async fn a_deferred_claim_goes_back_to_pending_without_counting_an_attempt() {
+    let app = spawn_app_with(TestOptions::default().var("DISPATCH_AUTOSTART", false)).await;
+    let id = app.insert_messages(1).await[0];
+    let claim = claim_due(&app.db, 1, Duration::from_secs(60), "a")
+        .await
+        .unwrap();
+    assert_eq!(claim[0].attempts, 1);
+    let deferred = Outcome {
+        id,
+        claim_token: claim[0].claim_token,
+        kind: OutcomeKind::Deferred {
+            after: Duration::from_secs(5),
+        },
+    };
+
+    assert_eq!(
+        write_outcome(&app.db, &deferred, Duration::from_secs(1)).await,
+        Recorded::Written
+    );
+
+    let (status, attempts, wait): (String, i32, f64) = sqlx::query_as(
+        "SELECT status, attempts, extract(epoch FROM due_at - now())::float8 FROM messages",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((status.as_str(), attempts), ("pending", 0));
+    assert!((4.0..=5.0).contains(&wait), "{wait}");
+}

@@ -1,0 +1,325 @@
+//! The real binaries and servers, as processes a test starts, kills and
+//! restarts: the service, a private Redis and a private PostgreSQL cluster.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use crate::helpers::eventually;
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn port_open(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// `target/debug/message-dispatcher`, running.
+pub struct ServiceProcess {
+    child: Child,
+    pub address: String,
+    logs: Arc<Mutex<Vec<Value>>>,
+}
+
+impl ServiceProcess {
+    /// Starts the binary with these variables (on top of JSON logs and a
+    /// random port) and waits until it listens.
+    pub async fn start(vars: &[(String, String)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_message-dispatcher"));
+        command
+            .env_clear()
+            .env("HTTP_ADDR", "127.0.0.1:0")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (name, value) in vars {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("the service binary starts");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        std::thread::spawn({
+            let logs = logs.clone();
+            move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    let entry = serde_json::from_str(&line).unwrap_or(Value::String(line));
+                    logs.lock().unwrap().push(entry);
+                }
+            }
+        });
+        let port = eventually("the service to listen", || {
+            let logs = logs.clone();
+            async move {
+                let logs = logs.lock().unwrap();
+                logs.iter()
+                    .find(|entry| entry["message"] == "listening")
+                    .and_then(|entry| entry["port"].as_u64())
+            }
+        })
+        .await;
+        ServiceProcess {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+            logs,
+        }
+    }
+
+    /// Log lines whose message contains `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        let logs = self.logs.lock().unwrap();
+        logs.iter()
+            .filter(|entry| {
+                entry["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(needle))
+            })
+            .count()
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub async fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM");
+        let child = &mut self.child;
+        eventually("the service to exit", || {
+            let exited = child.try_wait().unwrap();
+            async move { exited }
+        })
+        .await
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// `GET` a path; the status, and the JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let client = awc::Client::default();
+        let mut response = client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("GET");
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        (response.status().as_u16(), body)
+    }
+
+    /// `POST` with an empty JSON body; the status.
+    pub async fn post(&self, path: &str) -> u16 {
+        let client = awc::Client::default();
+        let response = client
+            .post(format!("{}{path}", self.address))
+            .send_json(&serde_json::json!({}))
+            .await
+            .expect("POST");
+        response.status().as_u16()
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("--- log of the service at {} ---", self.address);
+            for entry in self.logs.lock().unwrap().iter() {
+                eprintln!("{entry}");
+            }
+        }
+    }
+}
+
+/// A Redis server of the test's own, on a free port.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    /// Starts it and waits until it answers.
+    pub async fn start() -> Self {
+        let mut redis = PrivateRedis {
+            port: free_port(),
+            child: None,
+        };
+        redis.restart().await;
+        redis
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it again on the same port.
+    pub async fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        self.child = Some(child);
+        let port = self.port;
+        eventually("Redis to listen", || async move {
+            port_open(port).then_some(())
+        })
+        .await;
+    }
+
+    /// Kills it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A PostgreSQL cluster of the test's own, from the installed binaries, on a
+/// free port, so that a test can stop and start it.
+pub struct PrivatePostgres {
+    pub port: u16,
+    dir: PathBuf,
+    pg_ctl: PathBuf,
+}
+
+fn pg_binary(name: &str) -> PathBuf {
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|version| version.path().join("bin").join(name))
+        .collect();
+    candidates.sort();
+    candidates.reverse();
+    candidates.extend(
+        ["/usr/local/bin", "/usr/bin"]
+            .iter()
+            .map(|dir| Path::new(dir).join(name)),
+    );
+    candidates
+        .into_iter()
+        .find(|path| path.exists())
+        .unwrap_or_else(|| {
+            panic!("{name} not found: install PostgreSQL's server package (Debian: postgresql)")
+        })
+}
+
+/// A server program, which PostgreSQL refuses to run as root.
+fn as_server_user(program: &Path) -> Command {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    if root {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+impl PrivatePostgres {
+    /// Creates and starts a cluster with trust authentication.
+    pub async fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("md-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(&dir)
+            .status();
+        let initdb = as_server_user(&pg_binary("initdb"))
+            .arg("-D")
+            .arg(&dir)
+            .args(["-U", "postgres", "--auth=trust", "-N"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(initdb.success(), "initdb");
+        let postgres = PrivatePostgres {
+            port: free_port(),
+            dir,
+            pg_ctl: pg_binary("pg_ctl"),
+        };
+        postgres.resume().await;
+        postgres
+    }
+
+    /// A URL to its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts it (again).
+    pub async fn resume(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let status = as_server_user(&self.pg_ctl)
+            .arg("-D")
+            .arg(&self.dir)
+            .args(["-o", &options, "-l"])
+            .arg(self.dir.join("server.log"))
+            .args(["-w", "start"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "pg_ctl start");
+    }
+
+    /// Stops it at once, as a crash or a network cut would.
+    pub fn halt(&self) {
+        let _ = as_server_user(&self.pg_ctl)
+            .arg("-D")
+            .arg(&self.dir)
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        self.halt();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
