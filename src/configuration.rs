@@ -264,10 +264,10 @@ impl Settings {
                 ));
             }
         }
-        if dispatch.lease_ms <= self.provider.timeout_ms {
+        if dispatch.lease_ms < self.provider.timeout_ms.saturating_mul(2) {
             return fail(format!(
-                "LEASE_MS ({}) must be greater than PROVIDER_TIMEOUT_MS ({}), or a slow call's \
-                 message would be claimed again while still in flight",
+                "LEASE_MS ({}) must be at least twice PROVIDER_TIMEOUT_MS ({}), or a slow call's \
+                 message could be claimed again while still in flight",
                 dispatch.lease_ms, self.provider.timeout_ms
             ));
         }
@@ -383,7 +383,7 @@ mod tests {
 
     #[test]
     fn a_lease_shorter_than_a_call_is_refused() {
-        let error = error_of(&[("LEASE_MS", "5000"), ("PROVIDER_TIMEOUT_MS", "10000")]);
+        let error = error_of(&[("LEASE_MS", "15000"), ("PROVIDER_TIMEOUT_MS", "10000")]);
         assert!(error.contains("LEASE_MS"), "{error}");
     }
 

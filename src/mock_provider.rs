@@ -5,13 +5,15 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, App, HttpRequest, HttpResponse, HttpServer};
 use envconfig::Envconfig;
+
+use crate::configuration::Secret;
 use serde::{Deserialize, Serialize};
 
 /// The mock's settings, from `MOCK_*` variables.
@@ -21,7 +23,7 @@ pub struct MockSettings {
     pub addr: SocketAddr,
     /// Unset: no check; set: 401 without the right `x-ins-auth-key`.
     #[envconfig(from = "MOCK_AUTH_KEY")]
-    pub auth_key: Option<String>,
+    pub auth_key: Option<Secret>,
     #[envconfig(from = "MOCK_LATENCY_MS", default = "0")]
     pub latency_ms: u64,
     #[envconfig(from = "MOCK_FAILURE_RATE", default = "0")]
@@ -74,6 +76,8 @@ pub struct Behaviour {
 #[derive(Debug, Clone, Serialize)]
 pub struct ReceivedCall {
     pub idempotency_key: Option<String>,
+    /// Kept for tests in the same process; never served by `GET /calls`.
+    #[serde(skip)]
     pub auth_key: Option<String>,
     pub to: String,
     pub content: String,
@@ -309,9 +313,10 @@ pub async fn run(settings: MockSettings) -> std::io::Result<()> {
         .behaviour()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let listener = TcpListener::bind(settings.addr)?;
-    let mock = Arc::new(MockProvider::start(listener, settings.auth_key, behaviour)?);
+    let auth_key = settings.auth_key.map(|key| key.expose().to_owned());
+    let mock = MockProvider::start(listener, auth_key, behaviour)?;
     tracing::info!(addr = %mock.addr(), "mock provider listening on POST /send");
-    let _ = tokio::signal::ctrl_c().await;
+    crate::startup::shutdown_signal().await;
     mock.stop().await;
     Ok(())
 }

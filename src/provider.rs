@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use actix_web::http::header::{HeaderName, HeaderValue, HttpDate, RETRY_AFTER};
 use actix_web::http::StatusCode;
-use awc::error::SendRequestError;
+use awc::error::{PayloadError, SendRequestError};
 use serde::{Deserialize, Serialize};
 
 use crate::configuration::ProviderSettings;
@@ -15,6 +15,9 @@ use crate::repository::ClaimedMessage;
 
 /// The largest provider answer read; a bigger one is an error, not a crash.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// The longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// How much of a provider's error body is kept in `last_error`.
 const ERROR_EXCERPT_CHARS: usize = 200;
@@ -24,13 +27,9 @@ const ERROR_EXCERPT_CHARS: usize = 200;
 pub enum ProviderAnswer {
     /// A 2xx with a `messageId`: the provider has the message.
     Accepted { message_id: String },
-    /// Worth trying again: 5xx, a time-out, a connection error.
+    /// Worth trying again: 5xx, 429, a time-out, a connection error, an
+    /// accepted answer cut short.
     Transient {
-        reason: String,
-        retry_after: Option<Duration>,
-    },
-    /// 429: the provider wants fewer calls. Never a reason to give up.
-    RateLimited {
         reason: String,
         retry_after: Option<Duration>,
     },
@@ -42,11 +41,19 @@ impl ProviderAnswer {
     /// How long the provider asked everyone to wait, if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            ProviderAnswer::Transient { retry_after, .. }
-            | ProviderAnswer::RateLimited { retry_after, .. } => *retry_after,
+            ProviderAnswer::Transient { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
+}
+
+/// Why the answer's body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// Over [`MAX_ANSWER_BYTES`]: it would be as big again next time.
+    TooLarge,
+    /// Cut short or timed out: the next call may read it.
+    Unreadable(String),
 }
 
 /// Shared by the fetcher and every sender: once the provider answers with
@@ -146,11 +153,14 @@ impl ProviderClient {
             .body()
             .limit(MAX_ANSWER_BYTES)
             .await
-            .map_err(|error| format!("could not read the answer: {error}"));
+            .map_err(|error| match error {
+                PayloadError::Overflow => BodyError::TooLarge,
+                other => BodyError::Unreadable(other.to_string()),
+            });
         classify(
             status,
             retry_after.as_ref(),
-            body.as_deref().map_err(String::as_str),
+            body.as_deref().map_err(Clone::clone),
         )
     }
 }
@@ -168,15 +178,30 @@ fn transport_failure(error: &SendRequestError) -> ProviderAnswer {
 }
 
 /// Classifies an answer by the SPEC: 2xx with a `messageId` is accepted;
-/// 5xx and 429 are transient; anything else is a refusal.
+/// 5xx and 429 are transient; anything else is a refusal. A 2xx whose body
+/// was cut short is transient: the provider may have the message, and a call
+/// with the same `Idempotency-Key` tells its `messageId`.
 pub fn classify(
     status: StatusCode,
     retry_after: Option<&HeaderValue>,
-    body: Result<&[u8], &str>,
+    body: Result<&[u8], BodyError>,
 ) -> ProviderAnswer {
+    let retry_after = retry_after.and_then(parse_retry_after);
     if status.is_success() {
         let reason = match body {
-            Err(error) => format!("provider answered {status} but {error}"),
+            Err(BodyError::TooLarge) => {
+                format!(
+                    "provider answered {status} but its answer is over {MAX_ANSWER_BYTES} bytes"
+                )
+            }
+            Err(BodyError::Unreadable(error)) => {
+                return ProviderAnswer::Transient {
+                    reason: format!(
+                        "provider answered {status} but the answer could not be read: {error}"
+                    ),
+                    retry_after,
+                }
+            }
             Ok(bytes) => match serde_json::from_slice::<Accepted>(bytes) {
                 Ok(accepted) if !accepted.message_id.trim().is_empty() => {
                     return ProviderAnswer::Accepted {
@@ -198,13 +223,7 @@ pub fn classify(
     } else {
         format!("provider answered {status}: {detail}")
     };
-    let retry_after = retry_after.and_then(parse_retry_after);
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        ProviderAnswer::RateLimited {
-            reason,
-            retry_after,
-        }
-    } else if status.is_server_error() {
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         ProviderAnswer::Transient {
             reason,
             retry_after,
@@ -214,14 +233,18 @@ pub fn classify(
     }
 }
 
-/// `Retry-After` as seconds or as an HTTP date.
+/// `Retry-After` as seconds or as an HTTP date, at most an hour: a provider
+/// cannot park the pipeline for longer than the longest backoff.
 fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
     let text = value.to_str().ok()?.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let date: SystemTime = HttpDate::from_str(text).ok()?.into();
-    Some(date.duration_since(SystemTime::now()).unwrap_or_default())
+    let wait = match text.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let date: SystemTime = HttpDate::from_str(text).ok()?.into();
+            date.duration_since(SystemTime::now()).unwrap_or_default()
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 fn excerpt(bytes: &[u8]) -> String {
@@ -274,28 +297,30 @@ mod tests {
                 "{body:?}"
             );
         }
-        let unreadable = classify(
+        let huge = classify(StatusCode::ACCEPTED, None, Err(BodyError::TooLarge));
+        assert!(matches!(huge, ProviderAnswer::Rejected { reason } if reason.contains("65536")));
+    }
+
+    #[test]
+    fn a_2xx_cut_short_is_transient_so_the_same_key_recovers_it() {
+        let cut = classify(
             StatusCode::ACCEPTED,
             None,
-            Err("the answer is over 65536 bytes"),
+            Err(BodyError::Unreadable("connection reset".into())),
         );
         assert!(
-            matches!(unreadable, ProviderAnswer::Rejected { reason } if reason.contains("65536"))
+            matches!(cut, ProviderAnswer::Transient { reason, .. } if reason.contains("connection reset"))
         );
     }
 
     #[test]
-    fn server_errors_are_transient_and_429_is_rate_limiting() {
-        for status in [500, 502, 503, 504] {
+    fn server_errors_and_429_are_transient() {
+        for status in [500, 502, 503, 504, 429] {
             assert!(
                 matches!(answer(status, ""), ProviderAnswer::Transient { .. }),
                 "{status}"
             );
         }
-        assert!(matches!(
-            answer(429, ""),
-            ProviderAnswer::RateLimited { .. }
-        ));
     }
 
     #[test]
@@ -342,11 +367,24 @@ mod tests {
         let limited = classify(StatusCode::TOO_MANY_REQUESTS, Some(&garbage), Ok(b""));
         assert!(matches!(
             limited,
-            ProviderAnswer::RateLimited {
+            ProviderAnswer::Transient {
                 retry_after: None,
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn retry_after_is_capped_at_an_hour() {
+        for huge in [
+            "18446744073709551615",
+            "31536000",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            let value = HeaderValue::from_static(huge);
+            let limited = classify(StatusCode::TOO_MANY_REQUESTS, Some(&value), Ok(b""));
+            assert_eq!(limited.retry_after(), Some(MAX_RETRY_AFTER), "{huge}");
+        }
     }
 
     #[test]

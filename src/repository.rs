@@ -19,6 +19,24 @@ pub struct ClaimedMessage {
     pub claim_token: i64,
 }
 
+/// The longest the pipeline waits for one statement.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Gives up on a statement after [`STATEMENT_TIMEOUT`], so that a server that
+/// froze or a network that went silent cannot hang the pipeline.
+async fn bounded<T>(
+    statement: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    tokio::time::timeout(STATEMENT_TIMEOUT, statement)
+        .await
+        .map_err(|_| {
+            sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer from PostgreSQL within {STATEMENT_TIMEOUT:?}"),
+            ))
+        })?
+}
+
 /// Later than any `sent_at`: the start of the sent list.
 const LATEST: DateTime<Utc> = match DateTime::from_timestamp(253_402_300_799, 0) {
     Some(end_of_9999) => end_of_9999,
@@ -71,7 +89,7 @@ pub async fn claim_due(
     lease: Duration,
     instance_id: &str,
 ) -> Result<Vec<ClaimedMessage>, sqlx::Error> {
-    let mut claimed = sqlx::query_as::<_, ClaimedMessage>(
+    let claim = sqlx::query_as::<_, ClaimedMessage>(
         r#"
         UPDATE messages m
         SET status = 'sending',
@@ -93,8 +111,8 @@ pub async fn claim_due(
     .bind(i64::from(limit))
     .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
     .bind(instance_id)
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(pool);
+    let mut claimed = bounded(claim).await?;
     // RETURNING has no order.
     claimed.sort_unstable_by_key(|message| message.id);
     Ok(claimed)
@@ -143,7 +161,7 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Outcome]) -> Result<u64,
         errors.push(error);
         retry_ms.push(retry);
     }
-    let written = sqlx::query(
+    let write = sqlx::query(
         r#"
         UPDATE messages m
         SET status = CASE o.status WHEN 'deferred' THEN 'pending' ELSE o.status END,
@@ -167,10 +185,8 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Outcome]) -> Result<u64,
     .bind(sent_ats)
     .bind(errors)
     .bind(retry_ms)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(written)
+    .execute(pool);
+    Ok(bounded(write).await?.rows_affected())
 }
 
 /// Rows by status.

@@ -60,6 +60,9 @@ impl Application {
             .expose()
             .parse()
             .map_err(StartupError::DatabaseUrl)?;
+        // The server gives up on a statement stuck in it; repository::bounded
+        // gives up on one stuck on the way (a frozen server, a cut network).
+        let options = options.options([("statement_timeout", "30s")]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
@@ -70,10 +73,11 @@ impl Application {
             Some(url) => Some(cache::connect(url.expose())?),
             None => None,
         };
-        let pipeline = Pipeline::start(&settings, pool.clone(), redis.clone());
-
+        // Bind before the pipeline starts: a taken port must not leave a
+        // claimed batch behind.
         let listener = TcpListener::bind(settings.http.addr).map_err(StartupError::Listen)?;
         let port = listener.local_addr().map_err(StartupError::Listen)?.port();
+        let pipeline = Pipeline::start(&settings, pool.clone(), redis.clone());
         let dispatch = &settings.dispatch;
         let state = AppState {
             pool,
@@ -148,7 +152,8 @@ impl Application {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::terminate()) {
         Ok(mut terminate) => {

@@ -10,6 +10,9 @@ impl Content {
 
     /// Accepts exactly what the database's CHECK accepts, explaining a refusal.
     pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.contains('\0') {
+            return Err("content must not contain the NUL character".into());
+        }
         let chars = raw.chars().count();
         if chars == 0 {
             return Err("content must not be empty".into());
@@ -45,6 +48,7 @@ mod tests {
     #[test]
     fn empty_and_too_long_are_refused() {
         assert_eq!(Content::parse("").unwrap_err(), "content must not be empty");
+        assert!(Content::parse("a\0b").unwrap_err().contains("NUL"));
         let error = Content::parse(&"ş".repeat(161)).unwrap_err();
         assert!(error.contains("161"), "{error}");
     }

@@ -53,16 +53,6 @@ impl OutcomeKind {
                 sent_at: Utc::now(),
             },
             ProviderAnswer::Rejected { reason } => OutcomeKind::Failed { error: reason },
-            // Being asked to slow down is no reason to give a message up.
-            ProviderAnswer::RateLimited {
-                reason,
-                retry_after,
-            } => OutcomeKind::Retry {
-                after: retry_after
-                    .unwrap_or_default()
-                    .max(backoff(retry_base, attempt)),
-                error: reason,
-            },
             ProviderAnswer::Transient { reason, .. } if attempt >= max_attempts => {
                 OutcomeKind::Failed {
                     error: format!("gave up after {attempt} attempts; last: {reason}"),
@@ -150,22 +140,6 @@ mod tests {
         let short = OutcomeKind::decide(transient(Some(Duration::ZERO)), 3, 5, BASE);
         assert!(
             matches!(short, OutcomeKind::Retry { after, .. } if after == Duration::from_secs(4))
-        );
-    }
-
-    #[test]
-    fn rate_limiting_never_fails_a_message() {
-        let limited = ProviderAnswer::RateLimited {
-            reason: "provider answered 429".into(),
-            retry_after: Some(Duration::from_secs(9)),
-        };
-        let kind = OutcomeKind::decide(limited, 5, 5, BASE);
-        assert_eq!(
-            kind,
-            OutcomeKind::Retry {
-                after: Duration::from_secs(16),
-                error: "provider answered 429".into()
-            }
         );
     }
 

@@ -2,23 +2,11 @@
 
 use message_dispatcher::cache;
 
-use crate::helpers::{eventually, redis_url, spawn_app, spawn_app_with, TestApp, TestOptions};
-
-/// Ids far apart per test, since tests share one Redis and its keys.
-async fn use_unique_ids(app: &TestApp) {
-    let start = 1_000_000 + i64::from(fastrand::u32(..)) * 1000;
-    sqlx::query(&format!(
-        "ALTER TABLE messages ALTER COLUMN id RESTART WITH {start}"
-    ))
-    .execute(&app.db)
-    .await
-    .unwrap();
-}
+use crate::helpers::{eventually, redis_url, spawn_app, spawn_app_with, TestOptions};
 
 #[actix_web::test]
 async fn a_sent_message_is_cached_in_redis_and_served_from_it() {
     let app = spawn_app().await;
-    use_unique_ids(&app).await;
     let ids = app.insert_messages(1).await;
 
     app.tick().await;

@@ -58,7 +58,7 @@ async fn a_crash_mid_batch_loses_nothing_and_resends_only_after_the_lease_with_t
     let database_url = create_database().await;
     let lease = [
         ("PROVIDER_TIMEOUT_MS", "2000"),
-        ("LEASE_MS", "3000"),
+        ("LEASE_MS", "4000"),
         ("DISPATCH_BATCH_SIZE", "5"),
     ];
     let mut first = ServiceProcess::start(&service_vars(

@@ -65,6 +65,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         message_dispatcher::telemetry::init(message_dispatcher::configuration::LogFormat::Pretty);
     }
+    let fresh = options.database_url.is_none();
     let database_url = match options.database_url {
         Some(url) => url,
         None => create_database().await,
@@ -105,9 +106,21 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     // The first tick fires at start; let it finish so tests start from a
     // known state.
     pipeline.settle().await;
+    let db = PgPool::connect(&database_url).await.expect("test database");
+    if fresh {
+        // Ids of their own per test: the tests share one Redis, where
+        // `message:<id>` of one test must not be read by another.
+        let start = 1_000_000 + u64::from(fastrand::u32(..)) * 1000;
+        sqlx::query(&format!(
+            "ALTER TABLE messages ALTER COLUMN id RESTART WITH {start}"
+        ))
+        .execute(&db)
+        .await
+        .expect("restart the ids");
+    }
     TestApp {
         address,
-        db: PgPool::connect(&database_url).await.expect("test database"),
+        db,
         database_url,
         provider,
         pipeline,

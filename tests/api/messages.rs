@@ -24,7 +24,10 @@ async fn a_posted_message_is_stored_pending_and_then_sent() {
     assert_eq!(status, 200);
     assert_eq!(body["status"], "sent");
     assert_eq!(body["attempts"], 1);
-    assert!(body["provider_message_id"].is_string());
+    assert_eq!(
+        body["provider_message_id"].as_str(),
+        app.provider.calls()[0].message_id.as_deref()
+    );
 }
 
 #[actix_web::test]

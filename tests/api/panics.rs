@@ -25,7 +25,7 @@ async fn a_panicking_claim_restarts_the_fetcher_and_the_next_tick_sends() {
 async fn a_panicking_send_frees_its_slot_and_the_message_is_sent_after_its_lease() {
     let app = spawn_app_with(
         TestOptions::default()
-            .var("LEASE_MS", 1500)
+            .var("LEASE_MS", 2000)
             .var("PROVIDER_TIMEOUT_MS", 1000),
     )
     .await;

@@ -165,7 +165,7 @@ async fn accepted_answers_without_a_usable_message_id_fail_with_a_clear_error() 
         (
             StatusCode::ACCEPTED,
             format!(r#"{{"messageId":"{}"}}"#, "x".repeat(200_000)),
-            "could not read the answer",
+            "over 65536 bytes",
         ),
     ];
     for (status, body, expected) in answers {

@@ -17,6 +17,10 @@ async fn the_sent_list_pages_through_250_rows_with_no_gap_and_no_repeat() {
     .execute(&app.db)
     .await
     .unwrap();
+    sqlx::query("UPDATE messages SET provider_message_id = 'p-' || id")
+        .execute(&app.db)
+        .await
+        .unwrap();
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;

@@ -9,7 +9,7 @@ use crate::helpers::spawn_app;
 
 fn slow() -> Behaviour {
     Behaviour {
-        latency: Duration::from_millis(500),
+        latency: Duration::from_millis(1500),
         ..Behaviour::accept_all()
     }
 }
