@@ -53,20 +53,28 @@ ensure_postgres() {
   else
     [ -n "$(pg_bin initdb)" ] || apt_install PostgreSQL postgresql postgresql-client
     local initdb pg_ctl data="$LOCAL/postgres"
-    initdb=$(pg_bin initdb) pg_ctl=$(pg_bin pg_ctl)
+    initdb=$(pg_bin initdb || true) pg_ctl=$(pg_bin pg_ctl || true)
     [ -n "$initdb" ] && [ -n "$pg_ctl" ] || die "no initdb/pg_ctl found after installing PostgreSQL"
     mkdir -p "$data"
-    [ "$(id -u)" = 0 ] && chown -R postgres "$data"
+    if [ "$(id -u)" = 0 ]; then
+      # The server runs as postgres, which may not enter the project (say,
+      # under a 0700 home): then its data lives under /var/tmp instead.
+      if ! runuser -u postgres -- test -x "$LOCAL"; then
+        data="/var/tmp/message-dispatcher-$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)/postgres"
+        mkdir -p "$data"
+      fi
+      chown -R postgres "$data"
+    fi
     if [ ! -f "$data/PG_VERSION" ]; then
-      say "PostgreSQL: creating a project-local cluster in .local/postgres"
+      say "PostgreSQL: creating a local cluster in $data"
       as_pg_user "$initdb" -D "$data" -U postgres --auth=trust >"$LOCAL/postgres-init.log" 2>&1 \
-        || die "initdb failed; see .local/postgres-init.log"
+        || die "initdb failed; see $LOCAL/postgres-init.log"
     fi
     if ! port_open 127.0.0.1 "$LOCAL_PG_PORT"; then
       say "PostgreSQL: starting the project-local server on 127.0.0.1:$LOCAL_PG_PORT"
       as_pg_user "$pg_ctl" -D "$data" -l "$data/server.log" -w \
         -o "-p $LOCAL_PG_PORT -k $data -c listen_addresses=127.0.0.1" start >/dev/null \
-        || die "PostgreSQL did not start; see .local/postgres/server.log"
+        || die "PostgreSQL did not start; see $data/server.log"
     fi
     PG_SERVER_URL="postgres://postgres@127.0.0.1:$LOCAL_PG_PORT/postgres"
   fi
