@@ -47,6 +47,22 @@ async fn a_late_outcome_of_an_expired_claim_never_overwrites_the_later_one() {
         "a live lease is never taken over"
     );
 
+    // a's call returns late, while b's call is still in flight.
+    let late = sent(id, first[0].claim_token, "late");
+    assert_eq!(
+        write_outcome(&app.db, &late, patience).await,
+        Recorded::FencedOut
+    );
+    let (status, claimed_by, provider_message_id): (String, Option<String>, Option<String>) =
+        sqlx::query_as("SELECT status, claimed_by, provider_message_id FROM messages")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        (status.as_str(), claimed_by.as_deref(), provider_message_id),
+        ("sending", Some("b"), None)
+    );
+
     let retry_by_b = Outcome {
         id,
         claim_token: second[0].claim_token,
@@ -60,7 +76,7 @@ async fn a_late_outcome_of_an_expired_claim_never_overwrites_the_later_one() {
         Recorded::Written
     );
     assert_eq!(
-        write_outcome(&app.db, &sent(id, first[0].claim_token, "late"), patience).await,
+        write_outcome(&app.db, &late, patience).await,
         Recorded::FencedOut
     );
 
