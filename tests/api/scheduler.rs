@@ -98,3 +98,21 @@ async fn status_reports_pace_ticks_and_counts() {
         json!({ "pending": 2, "sending": 0, "sent": 3, "failed": 0 })
     );
 }
+
+#[actix_web::test]
+async fn stop_cancels_the_timer() {
+    let app = spawn_app_with(TestOptions::default().var("DISPATCH_INTERVAL_MS", 20)).await;
+    app.post("/api/messaging/stop", &json!({})).await;
+    let (_, before) = app.get("/api/messaging/status").await;
+    app.insert_messages(2).await;
+
+    // Nothing to await: an absence. Ten intervals pass.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let (_, after) = app.get("/api/messaging/status").await;
+    assert_eq!(
+        after["last_tick_at"], before["last_tick_at"],
+        "no tick after the stop"
+    );
+    assert!(app.provider.calls().is_empty());
+}
