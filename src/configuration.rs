@@ -88,7 +88,7 @@ impl FromStr for LogFormat {
 }
 
 /// Whether start/stop and the rate are shared by the fleet or per instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DispatchScope {
     /// One state and one rate for every instance on the database.
@@ -153,6 +153,22 @@ pub struct HttpSettings {
     /// When set, `/api/*` requires `Authorization: Bearer <key>`.
     #[envconfig(from = "API_KEY")]
     pub api_key: Option<Secret>,
+    /// Also accepted while clients move to a new `API_KEY`.
+    #[envconfig(from = "API_KEY_PREVIOUS")]
+    pub api_key_previous: Option<Secret>,
+}
+
+impl HttpSettings {
+    /// The keys `/api/*` accepts; empty means no check. An empty value
+    /// counts as unset.
+    pub fn api_keys(&self) -> Vec<Secret> {
+        [&self.api_key, &self.api_key_previous]
+            .into_iter()
+            .flatten()
+            .filter(|key| !key.expose().is_empty())
+            .cloned()
+            .collect()
+    }
 }
 
 /// The SMS provider.
@@ -225,6 +241,12 @@ impl Settings {
                     "PROVIDER_AUTH_KEY contains characters not allowed in a header".into(),
                 );
             }
+        }
+        let has = |key: &Option<Secret>| key.as_ref().is_some_and(|k| !k.expose().is_empty());
+        if has(&self.http.api_key_previous) && !has(&self.http.api_key) {
+            return fail(
+                "API_KEY_PREVIOUS is set without API_KEY: set the new key in API_KEY".into(),
+            );
         }
         let dispatch = &self.dispatch;
         let ranges: [(&str, u64, u64, u64); 8] = [

@@ -50,9 +50,16 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
+/// Every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: bad_request, validation_failed, payload_too_large,
+    /// unsupported_media_type, unauthorized, not_found, database_unavailable,
+    /// scheduler_unavailable, internal.
+    #[schema(example = "validation_failed")]
+    error: &'static str,
+    /// What went wrong, for a person.
+    #[schema(example = "content must be at most 160 characters, not 171")]
     message: String,
 }
 

@@ -139,11 +139,19 @@ impl ProviderClient {
             to: &message.phone_number,
             content: &message.content,
         };
+        let started = std::time::Instant::now();
+        let answer = self.call(message, &body).await;
+        metrics::histogram!("dispatcher_provider_call_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        answer
+    }
+
+    async fn call(&self, message: &ClaimedMessage, body: &SendBody<'_>) -> ProviderAnswer {
         let request = self
             .client
             .post(&self.url)
             .insert_header(("Idempotency-Key", message.id.to_string()));
-        let mut response = match request.send_json(&body).await {
+        let mut response = match request.send_json(body).await {
             Ok(response) => response,
             Err(error) => return transport_failure(&error),
         };

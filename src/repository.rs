@@ -44,7 +44,7 @@ const LATEST: DateTime<Utc> = match DateTime::from_timestamp(253_402_300_799, 0)
 };
 
 /// One row of the sent list.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct SentMessage {
     pub id: i64,
     pub phone_number: String,
@@ -56,11 +56,12 @@ pub struct SentMessage {
 }
 
 /// One message with its delivery state.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StoredMessage {
     pub id: i64,
     pub phone_number: String,
     pub content: String,
+    /// pending, sending, sent or failed.
     pub status: String,
     pub attempts: i32,
     pub provider_message_id: Option<String>,
@@ -70,7 +71,7 @@ pub struct StoredMessage {
 }
 
 /// Rows by status.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct StatusCounts {
     pub pending: i64,
     pub sending: i64,
@@ -231,6 +232,45 @@ pub async fn sent_page(
     )
     .bind(sent_at)
     .bind(id)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+}
+
+/// The filters of the message list, and where the page starts.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub status: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    /// Only ids below this one: the last id of the previous page.
+    pub before_id: Option<i64>,
+}
+
+/// One page of messages, newest (highest id) first.
+#[tracing::instrument(skip_all, fields(limit))]
+pub async fn list_messages(
+    pool: &PgPool,
+    filter: &MessageFilter,
+    limit: u32,
+) -> Result<Vec<StoredMessage>, sqlx::Error> {
+    sqlx::query_as::<_, StoredMessage>(
+        r#"
+        SELECT id, phone_number, content, status, attempts, provider_message_id,
+               sent_at, last_error, created_at
+        FROM messages
+        WHERE id < $1
+          AND ($2::text IS NULL OR status = $2)
+          AND ($3::timestamptz IS NULL OR created_at >= $3)
+          AND ($4::timestamptz IS NULL OR created_at < $4)
+        ORDER BY id DESC
+        LIMIT $5
+        "#,
+    )
+    .bind(filter.before_id.unwrap_or(i64::MAX))
+    .bind(filter.status.as_deref())
+    .bind(filter.created_after)
+    .bind(filter.created_before)
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await

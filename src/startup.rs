@@ -14,6 +14,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 use tracing_actix_web::TracingLogger;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::actors::{
     CacheActor, FetcherActor, Flush, SchedulerActor, SenderActor, StatusActor, Stop, TickNow,
@@ -22,7 +25,8 @@ use crate::cache::{self, RedisPool};
 use crate::configuration::Settings;
 use crate::error::ApiError;
 use crate::provider::{ProviderClient, ProviderGate};
-use crate::routes::{self, AppState};
+use crate::routes::{self, ApiDoc, AppState};
+use crate::telemetry;
 
 /// The largest request body the API reads.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -87,16 +91,18 @@ impl Application {
             interval_ms: dispatch.interval_ms,
             scope: dispatch.scope,
             instance_id: dispatch.instance_id().to_owned(),
-            api_key: settings.http.api_key.clone(),
+            api_keys: settings.http.api_keys(),
+            metrics: telemetry::metrics(),
         };
-        if state.api_key.is_none() {
+        if state.api_keys.is_empty() {
             tracing::warn!(
                 "API_KEY is unset: the /api routes are open to anyone who can reach them"
             );
         }
         let server = HttpServer::new(move || {
-            App::new()
-                .wrap(TracingLogger::default())
+            let (app, openapi) = App::new()
+                .into_utoipa_app()
+                .openapi(ApiDoc::openapi())
                 .app_data(web::Data::new(state.clone()))
                 .app_data(
                     web::JsonConfig::default()
@@ -106,6 +112,11 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(ApiError::from_query))
                 .app_data(web::PathConfig::default().error_handler(ApiError::from_path))
                 .configure(routes::configure)
+                .split_for_parts();
+            app.service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi))
+                .service(web::redirect("/docs", "/docs/"))
+                .default_service(web::to(routes::not_found))
+                .wrap(TracingLogger::default())
         })
         .listen(listener)
         .map_err(StartupError::Listen)?

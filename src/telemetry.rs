@@ -1,6 +1,10 @@
 //! Logging: JSON lines for collectors, or pretty lines for a person, with
-//! `RUST_LOG` to choose the level (`info` by default).
+//! `RUST_LOG` to choose the level (`info` by default); and the Prometheus
+//! metrics recorder behind `/metrics`.
 
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::configuration::LogFormat;
@@ -18,4 +22,86 @@ pub fn init(format: LogFormat) {
             .try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
+}
+
+/// The Prometheus recorder of the process, installed on first use; every
+/// application in the process (tests run several) shares it.
+pub fn metrics() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let seconds = [
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ];
+            let sizes = [
+                1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &seconds)
+                .and_then(|builder| {
+                    builder.set_buckets_for_metric(
+                        Matcher::Full("dispatcher_claim_batch_size".into()),
+                        &sizes,
+                    )
+                });
+            let recorder = match builder {
+                Ok(builder) => builder.build_recorder(),
+                // Only an empty bucket list fails, and these are not empty.
+                Err(_) => PrometheusBuilder::new().build_recorder(),
+            };
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics stays empty");
+            }
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "dispatcher_messages_sent_total",
+        "Messages the provider accepted."
+    );
+    describe_counter!(
+        "dispatcher_messages_failed_total",
+        "Messages given up on: refused, or out of attempts."
+    );
+    describe_counter!(
+        "dispatcher_messages_retried_total",
+        "Transient failures: messages put back to pending with a backoff."
+    );
+    describe_counter!(
+        "dispatcher_messages_deferred_total",
+        "Claimed messages not posted because the provider asked to wait."
+    );
+    describe_histogram!(
+        "dispatcher_provider_call_duration_seconds",
+        Unit::Seconds,
+        "Time of one provider call, answer read."
+    );
+    describe_histogram!("dispatcher_claim_batch_size", "Rows claimed by one tick.");
+    describe_counter!(
+        "dispatcher_ticks_total",
+        "Ticks, by result: claimed, skipped (busy, paused) or failed (PostgreSQL)."
+    );
+    describe_gauge!(
+        "dispatcher_scheduler_running",
+        "1 while automatic sending runs on this instance."
+    );
+    describe_gauge!(
+        "dispatcher_queue_depth",
+        "Rows by status, read at scrape time."
+    );
+    describe_counter!("dispatcher_cache_errors_total", "Failed Redis writes.");
+    describe_counter!(
+        "dispatcher_outcomes_fenced_total",
+        "Outcome writes refused because a later claim owns the row."
+    );
+    describe_counter!(
+        "dispatcher_outcome_write_retries_total",
+        "Outcome writes tried again while PostgreSQL was unreachable."
+    );
 }

@@ -64,6 +64,7 @@ impl Handler<CacheDelivery> for CacheActor {
                     }
                 }
                 Err(error) => {
+                    metrics::counter!("dispatcher_cache_errors_total").increment(1);
                     if available.swap(false, Ordering::Relaxed) {
                         tracing::warn!(error = %error, "Redis unavailable; deliveries are not cached until it returns");
                     }

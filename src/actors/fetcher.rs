@@ -133,6 +133,7 @@ impl Handler<Tick> for FetcherActor {
     fn handle(&mut self, tick: Tick, _: &mut Self::Context) -> Self::Result {
         if let Some(wait) = self.gate.paused_for() {
             tracing::info!(parent: &tick.span, wait_ms = wait.as_millis() as u64, "provider asked to wait; tick skipped");
+            metrics::counter!("dispatcher_ticks_total", "result" => "skipped").increment(1);
             return AtomicResponse::new(Box::pin(fut::ready(())));
         }
         let free = self.slots.available_permits().min(self.batch_size as usize);
@@ -141,6 +142,7 @@ impl Handler<Tick> for FetcherActor {
             Ok(Ok(slots)) if free > 0 => slots,
             _ => {
                 tracing::debug!(parent: &tick.span, "every sender slot is busy; tick skipped");
+                metrics::counter!("dispatcher_ticks_total", "result" => "skipped").increment(1);
                 return AtomicResponse::new(Box::pin(fut::ready(())));
             }
         };
@@ -162,15 +164,20 @@ impl Handler<Tick> for FetcherActor {
                     let _entered = span.enter();
                     match claimed {
                         Ok(Ok(messages)) => {
+                            metrics::counter!("dispatcher_ticks_total", "result" => "claimed").increment(1);
+                            metrics::histogram!("dispatcher_claim_batch_size").record(messages.len() as f64);
                             if !messages.is_empty() {
-                                tracing::info!(claimed = messages.len(), "claimed a batch");
+                                let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
+                                tracing::info!(claimed = messages.len(), ids = ?ids, "claimed a batch");
                             }
                             act.dispatch(messages, slots);
                         }
                         Ok(Err(error)) => {
+                            metrics::counter!("dispatcher_ticks_total", "result" => "failed").increment(1);
                             tracing::warn!(error = %error, "tick skipped: the claim failed")
                         }
                         Err(_) => {
+                            metrics::counter!("dispatcher_ticks_total", "result" => "failed").increment(1);
                             tracing::error!("the claim panicked; restarting the fetcher");
                             ctx.stop();
                         }

@@ -40,7 +40,7 @@ pub struct GetState;
 pub struct TickNow;
 
 /// What the scheduler knows of itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SchedulerState {
     pub running: bool,
     pub last_tick_at: Option<DateTime<Utc>>,
@@ -80,6 +80,7 @@ impl SchedulerActor {
 
     fn start_timer(&mut self, ctx: &mut Context<Self>) {
         self.running = true;
+        metrics::gauge!("dispatcher_scheduler_running").set(1.0);
         if self.timer.is_none() {
             self.tick();
             self.timer = Some(ctx.run_interval(self.interval, |act, _| act.tick()));
@@ -107,7 +108,10 @@ impl SchedulerActor {
         // makes this one skip rather than pile up.
         match self.fetcher.try_send(Tick::new()) {
             Ok(()) => {}
-            Err(SendError::Full(_)) => tracing::warn!("previous tick still claiming; tick skipped"),
+            Err(SendError::Full(_)) => {
+                metrics::counter!("dispatcher_ticks_total", "result" => "skipped").increment(1);
+                tracing::warn!("previous tick still claiming; tick skipped")
+            }
             Err(SendError::Closed(_)) => tracing::error!("fetcher is gone; tick skipped"),
         }
     }
@@ -150,6 +154,7 @@ impl Handler<Stop> for SchedulerActor {
             tracing::info!("sending stopped");
         }
         self.running = false;
+        metrics::gauge!("dispatcher_scheduler_running").set(0.0);
         self.next_tick_at = None;
         if let Some(timer) = self.timer.take() {
             ctx.cancel_future(timer);

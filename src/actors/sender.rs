@@ -122,6 +122,7 @@ pub async fn deliver(
             wait_ms = wait.as_millis() as u64,
             "provider asked to wait; not sent"
         );
+        metrics::counter!("dispatcher_messages_deferred_total").increment(1);
         return outcome(OutcomeKind::Deferred { after: wait });
     }
     #[cfg(feature = "fault-injection")]
@@ -139,6 +140,13 @@ pub async fn deliver(
     }
     let attempt = u32::try_from(message.attempts).unwrap_or(u32::MAX);
     let kind = OutcomeKind::decide(answer, attempt, max_attempts, retry_base);
+    metrics::counter!(match &kind {
+        OutcomeKind::Sent { .. } => "dispatcher_messages_sent_total",
+        OutcomeKind::Retry { .. } => "dispatcher_messages_retried_total",
+        OutcomeKind::Failed { .. } => "dispatcher_messages_failed_total",
+        OutcomeKind::Deferred { .. } => "dispatcher_messages_deferred_total",
+    })
+    .increment(1);
     match &kind {
         OutcomeKind::Sent {
             provider_message_id,

@@ -90,6 +90,7 @@ pub async fn write_outcome(pool: &PgPool, outcome: &Outcome, give_up_after: Dura
                 return Recorded::FencedOut;
             }
             Err(error) if started.elapsed() + wait < give_up_after => {
+                metrics::counter!("dispatcher_outcome_write_retries_total").increment(1);
                 if wait == FIRST_WAIT {
                     tracing::warn!(error = %error, "could not write the outcome; trying again");
                 }

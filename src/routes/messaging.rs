@@ -2,23 +2,27 @@
 
 use actix_web::{get, post, web, HttpResponse};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use crate::actors::{GetState, SchedulerState, Start, Stop};
 use crate::configuration::DispatchScope;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::repository::{self, StatusCounts};
 
 /// The answer of start, stop and status.
-#[derive(Serialize)]
-struct MessagingStatus<'a> {
+#[derive(Serialize, ToSchema)]
+pub struct MessagingStatus {
     #[serde(flatten)]
     scheduler: SchedulerState,
     scope: DispatchScope,
-    instance_id: &'a str,
+    /// `INSTANCE_ID` of the instance that answered.
+    instance_id: String,
+    /// `DISPATCH_BATCH_SIZE`: messages claimed per tick.
     batch_size: u32,
+    /// `DISPATCH_INTERVAL_MS`: time between ticks.
     interval_ms: u64,
-    /// Null while PostgreSQL is unavailable.
+    /// Rows by status; null while PostgreSQL is unavailable.
     counts: Option<StatusCounts>,
 }
 
@@ -33,7 +37,7 @@ async fn answer(state: &AppState, scheduler: SchedulerState) -> HttpResponse {
     HttpResponse::Ok().json(MessagingStatus {
         scheduler,
         scope: state.scope,
-        instance_id: &state.instance_id,
+        instance_id: state.instance_id.clone(),
         batch_size: state.batch_size,
         interval_ms: state.interval_ms,
         counts,
@@ -46,13 +50,40 @@ fn scheduler_gone(error: actix::MailboxError) -> ApiError {
 }
 
 /// Starts automatic sending; the first tick fires at once. Idempotent.
+#[utoipa::path(
+    tag = "messaging",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Running", body = MessagingStatus, example = json!({
+            "running": true, "last_tick_at": "2026-11-29T12:00:00Z", "next_tick_at": "2026-11-29T12:02:00Z",
+            "scope": "cluster", "instance_id": "dispatcher-1", "batch_size": 2, "interval_ms": 120000,
+            "counts": {"pending": 10, "sending": 2, "sent": 120, "failed": 1}
+        })),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 503, description = "The scheduler is restarting", body = ErrorBody),
+    )
+)]
 #[post("/messaging/start")]
 pub async fn start(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let scheduler = state.scheduler.send(Start).await.map_err(scheduler_gone)?;
     Ok(answer(&state, scheduler).await)
 }
 
-/// Stops automatic sending; in-flight sends finish. Idempotent.
+/// Stops automatic sending. Answers once no claim can start any more; sends
+/// in flight finish and are recorded. Idempotent.
+#[utoipa::path(
+    tag = "messaging",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Stopped", body = MessagingStatus, example = json!({
+            "running": false, "last_tick_at": "2026-11-29T12:00:00Z", "next_tick_at": null,
+            "scope": "cluster", "instance_id": "dispatcher-1", "batch_size": 2, "interval_ms": 120000,
+            "counts": {"pending": 10, "sending": 2, "sent": 120, "failed": 1}
+        })),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 503, description = "The scheduler is restarting", body = ErrorBody),
+    )
+)]
 #[post("/messaging/stop")]
 pub async fn stop(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let scheduler = state.scheduler.send(Stop).await.map_err(scheduler_gone)?;
@@ -60,6 +91,19 @@ pub async fn stop(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 }
 
 /// Running state, pace, last and next tick, and counts by status.
+#[utoipa::path(
+    tag = "messaging",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The state", body = MessagingStatus, example = json!({
+            "running": true, "last_tick_at": "2026-11-29T12:00:00Z", "next_tick_at": "2026-11-29T12:02:00Z",
+            "scope": "cluster", "instance_id": "dispatcher-1", "batch_size": 2, "interval_ms": 120000,
+            "counts": {"pending": 10, "sending": 2, "sent": 120, "failed": 1}
+        })),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 503, description = "The scheduler is restarting", body = ErrorBody),
+    )
+)]
 #[get("/messaging/status")]
 pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let scheduler = state
