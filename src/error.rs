@@ -24,6 +24,9 @@ pub enum ApiError {
     /// Missing or wrong API key.
     #[display("a valid API key is required: Authorization: Bearer <key>")]
     Unauthorized,
+    /// The path exists, not with this method.
+    #[display("{_0}")]
+    MethodNotAllowed(#[error(not(source))] String),
     /// No such resource.
     #[display("{_0}")]
     NotFound(#[error(not(source))] String),
@@ -72,6 +75,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Unavailable(_) => "database_unavailable",
             ApiError::SchedulerUnavailable => "scheduler_unavailable",
             ApiError::Internal(_) => "internal",
@@ -116,6 +120,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) | ApiError::SchedulerUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

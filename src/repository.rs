@@ -240,7 +240,7 @@ pub async fn sent_page(
 /// The filters of the message list, and where the page starts.
 #[derive(Debug, Clone, Default)]
 pub struct MessageFilter {
-    pub status: Option<String>,
+    pub status: Option<&'static str>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     /// Only ids below this one: the last id of the previous page.
@@ -268,7 +268,7 @@ pub async fn list_messages(
         "#,
     )
     .bind(filter.before_id.unwrap_or(i64::MAX))
-    .bind(filter.status.as_deref())
+    .bind(filter.status)
     .bind(filter.created_after)
     .bind(filter.created_before)
     .bind(i64::from(limit))

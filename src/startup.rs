@@ -25,7 +25,7 @@ use crate::cache::{self, RedisPool};
 use crate::configuration::Settings;
 use crate::error::ApiError;
 use crate::provider::{ProviderClient, ProviderGate};
-use crate::routes::{self, ApiDoc, AppState};
+use crate::routes::{self, ApiDoc, AppState, Fallback};
 use crate::telemetry;
 
 /// The largest request body the API reads.
@@ -113,9 +113,10 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(ApiError::from_path))
                 .configure(routes::configure)
                 .split_for_parts();
+            let fallback = Fallback::new(&openapi);
             app.service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi))
                 .service(web::redirect("/docs", "/docs/"))
-                .default_service(web::to(routes::not_found))
+                .default_service(web::to(move |request| fallback.clone().answer(request)))
                 .wrap(TracingLogger::default())
         })
         .listen(listener)

@@ -11,6 +11,18 @@ pub fn encode(key: &str) -> String {
     URL_SAFE_NO_PAD.encode(key)
 }
 
+/// Where a page starts: after the key of `cursor`, or at the beginning when
+/// it is absent or empty.
+pub fn start_after<T>(
+    cursor: Option<&str>,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
+    match cursor {
+        None | Some("") => Ok(None),
+        Some(cursor) => decode(cursor, parse).map(Some),
+    }
+}
+
 /// Unwraps a cursor with `parse`; anything this service did not issue is a
 /// 400.
 pub fn decode<T>(cursor: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, ApiError> {

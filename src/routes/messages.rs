@@ -19,10 +19,15 @@ const MAX_PAGE: u32 = 100;
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
     /// E.164: `+`, then 7 to 15 digits, the first not 0.
-    #[schema(example = "+905551234567")]
+    #[schema(example = "+905551234567", pattern = r"^\+[1-9][0-9]{6,14}$")]
     phone_number: String,
-    /// 1 to 160 characters (not bytes).
-    #[schema(example = "Your code is 4721")]
+    /// 1 to 160 characters (not bytes), without NUL.
+    #[schema(
+        example = "Your code is 4721",
+        min_length = 1,
+        max_length = 160,
+        pattern = r"^[^\u0000]*$"
+    )]
     content: String,
 }
 
@@ -184,11 +189,7 @@ pub async fn sent(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page_size(query.limit)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|c| cursor::decode(c, parse_sent_key))
-        .transpose()?;
+    let after = cursor::start_after(query.cursor.as_deref(), parse_sent_key)?;
     let mut items = repository::sent_page(&state.pool, after, limit + 1).await?;
     let next_cursor = paginate(&mut items, limit, |last| {
         format!("{}.{}", last.sent_at.timestamp_micros(), last.id)
@@ -208,8 +209,9 @@ fn parse_sent_key(key: &str) -> Option<(DateTime<Utc>, i64)> {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Only messages in this status: pending, sending, sent or failed.
-    status: Option<String>,
+    /// Only messages in this status.
+    #[param(inline)]
+    status: Option<MessageStatus>,
     /// Only messages created at or after this time (RFC 3339).
     created_after: Option<DateTime<Utc>>,
     /// Only messages created before this time (RFC 3339).
@@ -219,6 +221,27 @@ pub struct ListQuery {
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
+}
+
+/// The state of a message.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    Pending,
+    Sending,
+    Sent,
+    Failed,
+}
+
+impl MessageStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Pending => "pending",
+            MessageStatus::Sending => "sending",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Failed => "failed",
+        }
+    }
 }
 
 /// One page of the message list.
@@ -256,22 +279,11 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page_size(query.limit)?;
-    if let Some(status) = &query.status {
-        if !["pending", "sending", "sent", "failed"].contains(&status.as_str()) {
-            return Err(ApiError::BadRequest(format!(
-                "status must be pending, sending, sent or failed, not {status:?}"
-            )));
-        }
-    }
     let filter = MessageFilter {
-        status: query.status.clone(),
+        status: query.status.map(MessageStatus::as_str),
         created_after: query.created_after,
         created_before: query.created_before,
-        before_id: query
-            .cursor
-            .as_deref()
-            .map(|c| cursor::decode(c, |key| key.parse().ok()))
-            .transpose()?,
+        before_id: cursor::start_after(query.cursor.as_deref(), |key| key.parse().ok())?,
     };
     let mut items = repository::list_messages(&state.pool, &filter, limit + 1).await?;
     let next_cursor = paginate(&mut items, limit, |last| last.id.to_string());

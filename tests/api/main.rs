@@ -3,12 +3,15 @@
 
 mod bad_input;
 mod cache;
+mod config_docs;
 mod crash;
 mod dispatch;
 mod fencing;
 mod health;
 mod helpers;
 mod messages;
+mod metrics;
+mod openapi;
 mod outages;
 mod panics;
 mod process;

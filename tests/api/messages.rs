@@ -130,3 +130,95 @@ async fn with_an_api_key_the_api_requires_it_and_health_stays_open() {
     assert_eq!(app.get("/healthz").await.0, 200);
     assert_eq!(app.get("/readyz").await.0, 200);
 }
+
+#[actix_web::test]
+async fn the_message_list_filters_by_status_and_time_and_pages_without_gaps() {
+    let app = spawn_app_with(TestOptions::default().var("DISPATCH_BATCH_SIZE", 3)).await;
+    let ids = app.insert_messages(7).await;
+    app.tick().await;
+    sqlx::query("UPDATE messages SET created_at = '2020-01-01T00:00:00Z' WHERE id = $1")
+        .bind(ids[6])
+        .execute(&app.db)
+        .await
+        .unwrap();
+
+    let (status, sent) = app.get("/api/messages?status=sent").await;
+    assert_eq!(status, 200);
+    let sent_ids: Vec<i64> = sent["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        sent_ids,
+        [ids[2], ids[1], ids[0]],
+        "newest first, sent only"
+    );
+
+    let (_, old) = app
+        .get("/api/messages?created_before=2021-01-01T00:00:00Z")
+        .await;
+    assert_eq!(old["items"].as_array().unwrap().len(), 1);
+    assert_eq!(old["items"][0]["id"].as_i64(), Some(ids[6]));
+    let (_, recent) = app
+        .get("/api/messages?status=pending&created_after=2021-01-01T00:00:00Z")
+        .await;
+    assert_eq!(recent["items"].as_array().unwrap().len(), 3);
+
+    let mut seen = Vec::new();
+    let mut path = "/api/messages?limit=3".to_owned();
+    loop {
+        let (status, page) = app.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_i64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/messages?limit=3&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first);
+
+    for bad in [
+        "status=done",
+        "created_after=yesterday",
+        "limit=0",
+        "cursor=%%%",
+    ] {
+        let (status, body) = app.get(&format!("/api/messages?{bad}")).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("bad_request")),
+            "{bad}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn during_a_rotation_the_previous_api_key_is_accepted_too() {
+    let app = spawn_app_with(
+        TestOptions::default()
+            .var("API_KEY", "new")
+            .var("API_KEY_PREVIOUS", "old"),
+    )
+    .await;
+
+    for (key, expected) in [("new", 200), ("old", 200), ("older", 401)] {
+        let response = app
+            .api
+            .get(format!("{}/api/messaging/status", app.address))
+            .insert_header(("Authorization", format!("Bearer {key}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), expected, "{key}");
+    }
+}

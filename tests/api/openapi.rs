@@ -1,0 +1,180 @@
+//! The OpenAPI document against what the service really serves.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, TestApp};
+
+/// Every route of the service, as its README and the SPEC list them.
+const SERVED: [(&str, &str); 10] = [
+    ("post", "/api/messaging/start"),
+    ("post", "/api/messaging/stop"),
+    ("get", "/api/messaging/status"),
+    ("get", "/api/messages"),
+    ("post", "/api/messages"),
+    ("get", "/api/messages/sent"),
+    ("get", "/api/messages/{id}"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+];
+
+async fn document(app: &TestApp) -> Value {
+    let (status, document) = app.get("/api-docs/openapi.json").await;
+    assert_eq!(status, 200);
+    document
+}
+
+fn operations(document: &Value) -> BTreeSet<(String, String)> {
+    let paths = document["paths"].as_object().expect("paths");
+    paths
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |method| (method.clone(), path.clone()))
+        })
+        .collect()
+}
+
+/// Calls an operation for real, with a sent message of id `id` present.
+async fn call(app: &TestApp, method: &str, path: &str, id: i64) -> (u16, Value) {
+    let path = path.replace("{id}", &id.to_string());
+    match method {
+        "post" if path == "/api/messages" => {
+            app.post(
+                &path,
+                &json!({ "phone_number": "+905551234567", "content": "Your code is 4721" }),
+            )
+            .await
+        }
+        "post" => app.post(&path, &json!({})).await,
+        _ => app.get(&path).await,
+    }
+}
+
+#[actix_web::test]
+async fn every_served_route_is_documented_and_every_documented_one_is_served() {
+    let app = spawn_app().await;
+    let id = app.insert_messages(1).await[0];
+    let document = document(&app).await;
+
+    let expected: BTreeSet<(String, String)> = SERVED
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(operations(&document), expected);
+    for (method, path) in SERVED {
+        let (status, body) = call(&app, method, path, id).await;
+        assert!(
+            status < 400 || status == 503,
+            "{method} {path}: {status} {body}"
+        );
+    }
+    let (status, body) = app.get("/api/messaging/nothing").await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+}
+
+#[actix_web::test]
+async fn a_wrong_method_on_a_documented_path_is_405_with_allow() {
+    let app = spawn_app().await;
+
+    let mut response = app
+        .api
+        .delete(format!("{}/api/messaging/status", app.address))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(
+        response
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok()),
+        Some("GET")
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "method_not_allowed");
+}
+
+/// The same keys at every level, and the same JSON types where neither is
+/// null.
+fn assert_same_shape(example: &Value, actual: &Value, at: &str) {
+    match (example, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            let (ek, ak): (BTreeSet<_>, BTreeSet<_>) = (e.keys().collect(), a.keys().collect());
+            assert_eq!(ek, ak, "keys at {at}");
+            for key in e.keys() {
+                assert_same_shape(&e[key], &a[key], &format!("{at}.{key}"));
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            if let (Some(e), Some(a)) = (e.first(), a.first()) {
+                assert_same_shape(e, a, &format!("{at}[0]"));
+            }
+        }
+        (Value::Null, _) | (_, Value::Null) => {}
+        (e, a) => assert_eq!(
+            std::mem::discriminant(e),
+            std::mem::discriminant(a),
+            "type at {at}: example {e}, actual {a}"
+        ),
+    }
+}
+
+#[actix_web::test]
+async fn the_examples_of_the_document_have_the_shape_of_the_real_answers() {
+    let app = spawn_app().await;
+    let id = app.insert_messages(1).await[0];
+    app.tick().await;
+    let document = document(&app).await;
+
+    let mut checked = 0;
+    for (method, path) in operations(&document) {
+        let responses = document["paths"][&path][&method]["responses"]
+            .as_object()
+            .unwrap()
+            .clone();
+        for (status, response) in responses {
+            let Some(example) = response["content"]["application/json"].get("example") else {
+                continue;
+            };
+            let (actual_status, actual) = call(&app, &method, &path, id).await;
+            if actual_status.to_string() != status {
+                continue;
+            }
+            assert_same_shape(example, &actual, &format!("{method} {path} {status}"));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 9, "only {checked} examples were compared");
+}
+
+#[actix_web::test]
+async fn swagger_ui_is_served_from_the_binary() {
+    let app = spawn_app().await;
+
+    let mut page = app
+        .api
+        .get(format!("{}/docs/", app.address))
+        .send()
+        .await
+        .unwrap();
+    let html = String::from_utf8(page.body().await.unwrap().to_vec()).unwrap();
+    let mut script = app
+        .api
+        .get(format!("{}/docs/swagger-ui-bundle.js", app.address))
+        .send()
+        .await
+        .unwrap();
+    let bundle = script.body().limit(16 << 20).await.unwrap();
+
+    assert_eq!(page.status(), 200);
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(!html.contains("https://"), "no asset from a CDN: {html}");
+    assert_eq!(script.status(), 200);
+    assert!(bundle.len() > 100_000, "the vendored bundle");
+}
