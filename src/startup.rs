@@ -19,12 +19,14 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::actors::{
-    CacheActor, FetcherActor, Flush, SchedulerActor, SenderActor, StatusActor, Stop, TickNow,
+    follow_cluster_state, CacheActor, FetcherActor, Flush, SchedulerActor, SenderActor,
+    StatusActor, Stop, TickNow,
 };
 use crate::cache::{self, RedisPool};
-use crate::configuration::Settings;
+use crate::configuration::{DispatchScope, Settings};
 use crate::error::ApiError;
 use crate::provider::{ProviderClient, ProviderGate};
+use crate::repository;
 use crate::routes::{self, ApiDoc, AppState, Fallback};
 use crate::telemetry;
 
@@ -81,7 +83,15 @@ impl Application {
         // claimed batch behind.
         let listener = TcpListener::bind(settings.http.addr).map_err(StartupError::Listen)?;
         let port = listener.local_addr().map_err(StartupError::Listen)?.port();
-        let pipeline = Pipeline::start(&settings, pool.clone(), redis.clone());
+        // A fresh database takes DISPATCH_AUTOSTART as the fleet's state; an
+        // existing state is the fleet's and stays.
+        let fleet_running =
+            repository::init_cluster_state(&pool, settings.dispatch.autostart).await?;
+        let running = match settings.dispatch.scope {
+            DispatchScope::Cluster => fleet_running,
+            DispatchScope::Instance => settings.dispatch.autostart,
+        };
+        let pipeline = Pipeline::start(&settings, pool.clone(), redis.clone(), running);
         let dispatch = &settings.dispatch;
         let state = AppState {
             pool,
@@ -186,13 +196,18 @@ pub async fn shutdown_signal() {
 pub struct Pipeline {
     scheduler: Addr<SchedulerActor>,
     fetcher: Addr<FetcherActor>,
+    /// The `LISTEN dispatch_state` task, ended while the runtime still runs:
+    /// its connection goes back to the pool from a task of its own.
+    listener: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
     slots: Arc<Semaphore>,
     capacity: u32,
     arbiters: Arc<Vec<ArbiterHandle>>,
 }
 
 impl Pipeline {
-    fn start(settings: &Settings, pool: PgPool, redis: Option<RedisPool>) -> Self {
+    /// Starts the actors; `running` is the state to start in (the fleet's, in
+    /// cluster scope).
+    fn start(settings: &Settings, pool: PgPool, redis: Option<RedisPool>, running: bool) -> Self {
         let dispatch = &settings.dispatch;
         let lease = Duration::from_millis(dispatch.lease_ms);
 
@@ -238,16 +253,33 @@ impl Pipeline {
         let fetcher = Supervisor::start({
             let (slots, batch_size) = (slots.clone(), dispatch.batch_size);
             let instance_id: Arc<str> = dispatch.instance_id().into();
-            move |_| FetcherActor::new(pool, senders, slots, batch_size, lease, instance_id, gate)
+            let turn = (dispatch.scope == DispatchScope::Cluster).then(|| dispatch.interval());
+            let pool = pool.clone();
+            move |_| {
+                FetcherActor::new(
+                    pool,
+                    senders,
+                    slots,
+                    batch_size,
+                    lease,
+                    instance_id,
+                    turn,
+                    gate,
+                )
+            }
         });
         let scheduler = Supervisor::start({
-            let fetcher = fetcher.clone();
-            let (interval, running) = (dispatch.interval(), dispatch.autostart);
-            move |_| SchedulerActor::new(fetcher, interval, running)
+            let (fetcher, pool) = (fetcher.clone(), pool.clone());
+            let (scope, instance_id) = (dispatch.scope, dispatch.instance_id().to_owned());
+            let interval = dispatch.interval();
+            move |_| SchedulerActor::new(fetcher, pool, scope, instance_id, interval, running)
         });
+        let listener = (dispatch.scope == DispatchScope::Cluster)
+            .then(|| actix_rt::spawn(follow_cluster_state(pool, scheduler.clone())));
         Pipeline {
             scheduler,
             fetcher,
+            listener: Arc::new(std::sync::Mutex::new(listener)),
             slots,
             capacity,
             arbiters: Arc::new(arbiters),
@@ -292,6 +324,15 @@ impl Pipeline {
             tracing::error!("scheduler unreachable while draining");
         }
         self.wait_idle().await;
+        let listener = self
+            .listener
+            .lock()
+            .ok()
+            .and_then(|mut listener| listener.take());
+        if let Some(listener) = listener {
+            listener.abort();
+            let _ = listener.await;
+        }
         for arbiter in self.arbiters.iter() {
             arbiter.stop();
         }

@@ -61,6 +61,9 @@ pub struct FetcherActor {
     batch_size: u32,
     lease: Duration,
     instance_id: Arc<str>,
+    /// Cluster scope: the interval, which the claim takes the fleet's turn
+    /// with. Instance scope: none.
+    turn: Option<Duration>,
     gate: ProviderGate,
     #[cfg(feature = "fault-injection")]
     panic_on_next_claim: bool,
@@ -68,6 +71,7 @@ pub struct FetcherActor {
 
 impl FetcherActor {
     /// A fetcher feeding `senders`, whose capacity is the permits of `slots`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         pool: PgPool,
         senders: Vec<Recipient<Deliver>>,
@@ -75,6 +79,7 @@ impl FetcherActor {
         batch_size: u32,
         lease: Duration,
         instance_id: Arc<str>,
+        turn: Option<Duration>,
         gate: ProviderGate,
     ) -> Self {
         FetcherActor {
@@ -85,6 +90,7 @@ impl FetcherActor {
             batch_size,
             lease,
             instance_id,
+            turn,
             gate,
             #[cfg(feature = "fault-injection")]
             panic_on_next_claim: false,
@@ -146,7 +152,12 @@ impl Handler<Tick> for FetcherActor {
                 return AtomicResponse::new(Box::pin(fut::ready(())));
             }
         };
-        let (pool, lease, instance_id) = (self.pool.clone(), self.lease, self.instance_id.clone());
+        let (pool, lease, instance_id, turn) = (
+            self.pool.clone(),
+            self.lease,
+            self.instance_id.clone(),
+            self.turn,
+        );
         #[cfg(feature = "fault-injection")]
         let inject_panic = std::mem::take(&mut self.panic_on_next_claim);
         let claim = async move {
@@ -154,7 +165,7 @@ impl Handler<Tick> for FetcherActor {
             if inject_panic {
                 panic!("injected panic in the claim");
             }
-            repository::claim_due(&pool, free as u32, lease, &instance_id).await
+            repository::claim_due(&pool, free as u32, lease, &instance_id, turn).await
         };
         let span = tick.span;
         AtomicResponse::new(Box::pin(

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! HTTP handlers --Start/Stop/GetState--> SchedulerActor --Tick, Barrier--> FetcherActor
+//! NOTIFY dispatch_state --StateChanged--> SchedulerActor
 //! FetcherActor --claims due rows--> SenderActor pool --POST--> provider
 //! SenderActor --RecordOutcome--> StatusActor (PostgreSQL)
 //!             --CacheDelivery--> CacheActor (Redis, when configured)
@@ -23,7 +24,10 @@ pub use cache::{CacheActor, CacheDelivery};
 #[cfg(feature = "fault-injection")]
 pub use fetcher::PanicOnNextClaim;
 pub use fetcher::{Barrier, FetcherActor, Tick};
-pub use scheduler::{Flush, GetState, SchedulerActor, SchedulerState, Start, Stop, TickNow};
+pub use scheduler::{
+    follow_cluster_state, Flush, GetState, SchedulerActor, SchedulerState, Start, StateChanged,
+    Stop, TickNow, HEARTBEAT,
+};
 pub use sender::{deliver, Deliver, SenderActor};
 pub use status::{write_outcome, RecordOutcome, Recorded, StatusActor};
 

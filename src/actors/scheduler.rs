@@ -1,26 +1,40 @@
-//! `SchedulerActor`: owns the running state and the timer.
+//! `SchedulerActor`: owns the running state and the pace of ticks.
 //!
-//! Takes `Start`, `Stop`, `GetState` and `TickNow` from the HTTP handlers (and
-//! from the builder, for autostart and shutdown). Sends `Tick` to the
-//! `FetcherActor`: once at start, then every `DISPATCH_INTERVAL_MS`.
+//! Takes `Start`, `Stop`, `GetState`, `Flush` and `TickNow` from the HTTP
+//! handlers and the builder, and `StateChanged` from the fleet's
+//! `NOTIFY dispatch_state` (see [`follow_cluster_state`]). Sends `Tick` to the
+//! `FetcherActor`, and writes this instance's heartbeat.
+//!
+//! In `instance` scope the actor is the state: it ticks at start, then every
+//! `DISPATCH_INTERVAL_MS`. In `cluster` scope the state lives in PostgreSQL:
+//! start and stop write it, and the actor polls often, with jitter, so that
+//! whichever instance comes first after the fleet's next tick takes it (the
+//! claim itself takes the turn atomically); a dead instance costs nothing.
 
 use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
 
 use super::fetcher::{Barrier, FetcherActor, Tick};
+use crate::configuration::DispatchScope;
+use crate::repository::{self, ClusterState};
 
-/// Starts sending: ticks now, then every interval. Idempotent.
+/// How often an instance says it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// Starts sending: the first tick fires at once. Idempotent.
 #[derive(Message)]
-#[rtype(result = "SchedulerState")]
+#[rtype(result = "Result<SchedulerState, sqlx::Error>")]
 pub struct Start;
 
 /// Stops sending. Answers once no claim can start any more; sends already
 /// claimed go on and have their outcome written. Idempotent.
 #[derive(Message)]
-#[rtype(result = "SchedulerState")]
+#[rtype(result = "Result<SchedulerState, sqlx::Error>")]
 pub struct Stop;
 
 /// Answered once every tick sent before it has finished its claim.
@@ -39,7 +53,14 @@ pub struct GetState;
 #[rtype(result = "bool")]
 pub struct TickNow;
 
-/// What the scheduler knows of itself.
+/// The fleet started or stopped (cluster scope).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StateChanged {
+    pub running: bool,
+}
+
+/// Whether sending runs, and when ticks fire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SchedulerState {
     pub running: bool,
@@ -47,10 +68,24 @@ pub struct SchedulerState {
     pub next_tick_at: Option<DateTime<Utc>>,
 }
 
+impl From<ClusterState> for SchedulerState {
+    fn from(state: ClusterState) -> Self {
+        SchedulerState {
+            running: state.running,
+            last_tick_at: state.last_tick_at,
+            next_tick_at: state.running.then_some(state.next_tick_at),
+        }
+    }
+}
+
 /// See the module documentation.
 pub struct SchedulerActor {
     fetcher: Addr<FetcherActor>,
+    pool: PgPool,
+    scope: DispatchScope,
+    instance_id: String,
     interval: Duration,
+    /// Instance scope: the state. Cluster scope: the last state heard of.
     running: bool,
     timer: Option<SpawnHandle>,
     last_tick_at: Option<DateTime<Utc>>,
@@ -58,10 +93,20 @@ pub struct SchedulerActor {
 }
 
 impl SchedulerActor {
-    /// A scheduler that starts ticking as soon as it starts when `running`.
-    pub fn new(fetcher: Addr<FetcherActor>, interval: Duration, running: bool) -> Self {
+    /// A scheduler that ticks as soon as it starts when `running`.
+    pub fn new(
+        fetcher: Addr<FetcherActor>,
+        pool: PgPool,
+        scope: DispatchScope,
+        instance_id: String,
+        interval: Duration,
+        running: bool,
+    ) -> Self {
         SchedulerActor {
             fetcher,
+            pool,
+            scope,
+            instance_id,
             interval,
             running,
             timer: None,
@@ -78,13 +123,33 @@ impl SchedulerActor {
         }
     }
 
+    fn set_running(&mut self, running: bool) {
+        if running != self.running {
+            tracing::info!(scope = ?self.scope, "sending {}", if running { "started" } else { "stopped" });
+        }
+        self.running = running;
+        metrics::gauge!("dispatcher_scheduler_running").set(if running { 1.0 } else { 0.0 });
+    }
+
+    /// Instance scope: ticks now, then every interval, unless already ticking.
     fn start_timer(&mut self, ctx: &mut Context<Self>) {
-        self.running = true;
-        metrics::gauge!("dispatcher_scheduler_running").set(1.0);
+        self.set_running(true);
         if self.timer.is_none() {
             self.tick();
             self.timer = Some(ctx.run_interval(self.interval, |act, _| act.tick()));
         }
+    }
+
+    /// Cluster scope: offers a tick now, then again after a short, jittered
+    /// pause. The claim decides whether this instance has the turn.
+    fn poll(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        self.tick();
+        let period = (self.interval / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let pause = period.mul_f64(0.5 + fastrand::f64());
+        self.timer = Some(ctx.run_later(pause, |act, ctx| act.poll(ctx)));
     }
 
     /// Resolves once the fetcher, which handles messages in order and one
@@ -99,21 +164,43 @@ impl SchedulerActor {
     }
 
     fn tick(&mut self) {
-        let now = Utc::now();
-        self.last_tick_at = Some(now);
-        self.next_tick_at = chrono::Duration::from_std(self.interval)
-            .ok()
-            .map(|d| now + d);
+        if self.scope == DispatchScope::Instance {
+            let now = Utc::now();
+            self.last_tick_at = Some(now);
+            self.next_tick_at = chrono::Duration::from_std(self.interval)
+                .ok()
+                .map(|d| now + d);
+        }
         // try_send: a tick still claiming (the fetcher's mailbox holds one)
         // makes this one skip rather than pile up.
         match self.fetcher.try_send(Tick::new()) {
             Ok(()) => {}
             Err(SendError::Full(_)) => {
                 metrics::counter!("dispatcher_ticks_total", "result" => "skipped").increment(1);
-                tracing::warn!("previous tick still claiming; tick skipped")
+                if self.scope == DispatchScope::Instance {
+                    tracing::warn!("previous tick still claiming; tick skipped");
+                }
             }
             Err(SendError::Closed(_)) => tracing::error!("fetcher is gone; tick skipped"),
         }
+    }
+
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        let (pool, instance_id) = (self.pool.clone(), self.instance_id.clone());
+        let scope = match self.scope {
+            DispatchScope::Cluster => "cluster",
+            DispatchScope::Instance => "instance",
+        };
+        let beat = async move { repository::heartbeat(&pool, &instance_id, scope).await };
+        ctx.spawn(
+            beat.into_actor(self)
+                .map(|fleet_running, act, _| match fleet_running {
+                    // The fallback for a missed notification.
+                    Ok(running) if act.scope == DispatchScope::Cluster => act.set_running(running),
+                    Ok(_) => {}
+                    Err(error) => tracing::debug!(error = %error, "heartbeat not written"),
+                }),
+        );
     }
 }
 
@@ -121,47 +208,85 @@ impl Actor for SchedulerActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        if self.running {
-            self.start_timer(ctx);
+        self.heartbeat(ctx);
+        ctx.run_interval(HEARTBEAT, |act, ctx| act.heartbeat(ctx));
+        match self.scope {
+            DispatchScope::Cluster => self.poll(ctx),
+            DispatchScope::Instance if self.running => self.start_timer(ctx),
+            DispatchScope::Instance => self.set_running(false),
         }
     }
 }
 
 impl Supervised for SchedulerActor {
     fn restarting(&mut self, _: &mut Self::Context) {
-        // The old context's timer died with it; `started` makes a new one.
+        // The old context's timers died with it; `started` makes new ones.
         self.timer = None;
     }
 }
 
 impl Handler<Start> for SchedulerActor {
-    type Result = MessageResult<Start>;
+    type Result = ResponseActFuture<Self, Result<SchedulerState, sqlx::Error>>;
 
     fn handle(&mut self, _: Start, ctx: &mut Self::Context) -> Self::Result {
-        if !self.running {
-            tracing::info!("sending started");
+        if self.scope == DispatchScope::Instance {
+            self.start_timer(ctx);
+            return Box::pin(fut::ready(Ok(self.state())));
         }
-        self.start_timer(ctx);
-        MessageResult(self.state())
+        let pool = self.pool.clone();
+        let start = async move { repository::set_cluster_running(&pool, true).await };
+        Box::pin(start.into_actor(self).map(|state, act, ctx| {
+            let state = state?;
+            act.set_running(true);
+            act.poll(ctx);
+            Ok(state.into())
+        }))
     }
 }
 
 impl Handler<Stop> for SchedulerActor {
-    type Result = ResponseActFuture<Self, SchedulerState>;
+    type Result = ResponseActFuture<Self, Result<SchedulerState, sqlx::Error>>;
 
     fn handle(&mut self, _: Stop, ctx: &mut Self::Context) -> Self::Result {
-        if self.running {
-            tracing::info!("sending stopped");
+        if self.scope == DispatchScope::Instance {
+            self.set_running(false);
+            self.next_tick_at = None;
+            if let Some(timer) = self.timer.take() {
+                ctx.cancel_future(timer);
+            }
+            // Once the fetcher has finished the ticks sent before the stop,
+            // no claim can start any more.
+            return Box::pin(
+                self.flush()
+                    .into_actor(self)
+                    .map(|_, act, _| Ok(act.state())),
+            );
         }
-        self.running = false;
-        metrics::gauge!("dispatcher_scheduler_running").set(0.0);
-        self.next_tick_at = None;
-        if let Some(timer) = self.timer.take() {
-            ctx.cancel_future(timer);
+        // In the fleet, every claim checks `running` in the same statement,
+        // so no instance claims once this update is committed.
+        let pool = self.pool.clone();
+        let stop = async move { repository::set_cluster_running(&pool, false).await };
+        Box::pin(
+            stop.into_actor(self)
+                .then(|state, act, _| {
+                    if state.is_ok() {
+                        act.set_running(false);
+                    }
+                    act.flush().into_actor(act).map(move |_, _, _| state)
+                })
+                .map(|state, _, _| Ok(state?.into())),
+        )
+    }
+}
+
+impl Handler<StateChanged> for SchedulerActor {
+    type Result = ();
+
+    fn handle(&mut self, change: StateChanged, ctx: &mut Self::Context) {
+        self.set_running(change.running);
+        if change.running {
+            self.poll(ctx);
         }
-        // Once the fetcher has finished the ticks sent before the stop, no
-        // claim can start any more.
-        Box::pin(self.flush().into_actor(self).map(|_, act, _| act.state()))
     }
 }
 
@@ -174,10 +299,22 @@ impl Handler<Flush> for SchedulerActor {
 }
 
 impl Handler<GetState> for SchedulerActor {
-    type Result = MessageResult<GetState>;
+    type Result = ResponseActFuture<Self, SchedulerState>;
 
     fn handle(&mut self, _: GetState, _: &mut Self::Context) -> Self::Result {
-        MessageResult(self.state())
+        if self.scope == DispatchScope::Instance {
+            return Box::pin(fut::ready(self.state()));
+        }
+        let pool = self.pool.clone();
+        let read = async move { repository::cluster_state(&pool).await };
+        Box::pin(read.into_actor(self).map(|state, act, _| match state {
+            Ok(state) => {
+                act.set_running(state.running);
+                state.into()
+            }
+            // PostgreSQL is away: what this instance last heard.
+            Err(_) => act.state(),
+        }))
     }
 }
 
@@ -195,5 +332,29 @@ impl Handler<TickNow> for SchedulerActor {
                 .into_actor(self)
                 .map(|done, _, _| done.is_ok()),
         )
+    }
+}
+
+/// Listens to `NOTIFY dispatch_state` and tells the scheduler at once when the
+/// fleet starts or stops. Heartbeats re-read the state as a fallback, so a
+/// notification lost while the connection was down is caught up within
+/// [`HEARTBEAT`].
+pub async fn follow_cluster_state(pool: PgPool, scheduler: Addr<SchedulerActor>) {
+    loop {
+        let listener = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen("dispatch_state").await?;
+            loop {
+                let notification = listener.recv().await?;
+                scheduler.do_send(StateChanged {
+                    running: notification.payload() == "running",
+                });
+            }
+        };
+        let result: Result<(), sqlx::Error> = listener.await;
+        if let Err(error) = result {
+            tracing::debug!(error = %error, "not listening to dispatch_state; trying again");
+        }
+        tokio::time::sleep(HEARTBEAT).await;
     }
 }

@@ -5,10 +5,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
+use crate::actors::HEARTBEAT;
 use crate::actors::{GetState, SchedulerState, Start, Stop};
 use crate::configuration::DispatchScope;
 use crate::error::{ApiError, ErrorBody};
-use crate::repository::{self, StatusCounts};
+use crate::repository::{self, InstanceInfo, StatusCounts};
 
 /// The answer of start, stop and status.
 #[derive(Serialize, ToSchema)]
@@ -24,6 +25,9 @@ pub struct MessagingStatus {
     interval_ms: u64,
     /// Rows by status; null while PostgreSQL is unavailable.
     counts: Option<StatusCounts>,
+    /// Instances with a heartbeat in the last few seconds, on this database;
+    /// null while PostgreSQL is unavailable.
+    instances: Option<Vec<InstanceInfo>>,
 }
 
 async fn answer(state: &AppState, scheduler: SchedulerState) -> HttpResponse {
@@ -34,6 +38,9 @@ async fn answer(state: &AppState, scheduler: SchedulerState) -> HttpResponse {
             None
         }
     };
+    let instances = repository::live_instances(&state.pool, HEARTBEAT * 3)
+        .await
+        .ok();
     HttpResponse::Ok().json(MessagingStatus {
         scheduler,
         scope: state.scope,
@@ -41,6 +48,7 @@ async fn answer(state: &AppState, scheduler: SchedulerState) -> HttpResponse {
         batch_size: state.batch_size,
         interval_ms: state.interval_ms,
         counts,
+        instances,
     })
 }
 
@@ -57,7 +65,9 @@ fn scheduler_gone(error: actix::MailboxError) -> ApiError {
         (status = 200, description = "Running", body = MessagingStatus, example = json!({
             "running": true, "last_tick_at": "2026-11-29T12:00:00Z", "next_tick_at": "2026-11-29T12:02:00Z",
             "scope": "cluster", "instance_id": "dispatcher-1", "batch_size": 2, "interval_ms": 120000,
-            "counts": {"pending": 10, "sending": 2, "sent": 120, "failed": 1}
+            "counts": {"pending": 10, "sending": 2, "sent": 120, "failed": 1},
+            "instances": [{"instance_id": "dispatcher-1", "scope": "cluster",
+                           "started_at": "2026-11-29T11:00:00Z", "seen_at": "2026-11-29T12:00:01Z"}]
         })),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 503, description = "The scheduler is restarting", body = ErrorBody),
@@ -65,7 +75,11 @@ fn scheduler_gone(error: actix::MailboxError) -> ApiError {
 )]
 #[post("/messaging/start")]
 pub async fn start(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let scheduler = state.scheduler.send(Start).await.map_err(scheduler_gone)?;
+    let scheduler = state
+        .scheduler
+        .send(Start)
+        .await
+        .map_err(scheduler_gone)??;
     Ok(answer(&state, scheduler).await)
 }
 
@@ -78,7 +92,9 @@ pub async fn start(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
         (status = 200, description = "Stopped", body = MessagingStatus, example = json!({
             "running": false, "last_tick_at": "2026-11-29T12:00:00Z", "next_tick_at": null,
             "scope": "cluster", "instance_id": "dispatcher-1", "batch_size": 2, "interval_ms": 120000,
-            "counts": {"pending": 10, "sending": 2, "sent": 120, "failed": 1}
+            "counts": {"pending": 10, "sending": 2, "sent": 120, "failed": 1},
+            "instances": [{"instance_id": "dispatcher-1", "scope": "cluster",
+                           "started_at": "2026-11-29T11:00:00Z", "seen_at": "2026-11-29T12:00:01Z"}]
         })),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 503, description = "The scheduler is restarting", body = ErrorBody),
@@ -86,7 +102,7 @@ pub async fn start(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
 )]
 #[post("/messaging/stop")]
 pub async fn stop(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let scheduler = state.scheduler.send(Stop).await.map_err(scheduler_gone)?;
+    let scheduler = state.scheduler.send(Stop).await.map_err(scheduler_gone)??;
     Ok(answer(&state, scheduler).await)
 }
 
@@ -98,7 +114,9 @@ pub async fn stop(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
         (status = 200, description = "The state", body = MessagingStatus, example = json!({
             "running": true, "last_tick_at": "2026-11-29T12:00:00Z", "next_tick_at": "2026-11-29T12:02:00Z",
             "scope": "cluster", "instance_id": "dispatcher-1", "batch_size": 2, "interval_ms": 120000,
-            "counts": {"pending": 10, "sending": 2, "sent": 120, "failed": 1}
+            "counts": {"pending": 10, "sending": 2, "sent": 120, "failed": 1},
+            "instances": [{"instance_id": "dispatcher-1", "scope": "cluster",
+                           "started_at": "2026-11-29T11:00:00Z", "seen_at": "2026-11-29T12:00:01Z"}]
         })),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 503, description = "The scheduler is restarting", body = ErrorBody),

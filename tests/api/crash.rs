@@ -60,6 +60,9 @@ async fn a_crash_mid_batch_loses_nothing_and_resends_only_after_the_lease_with_t
         ("PROVIDER_TIMEOUT_MS", "2000"),
         ("LEASE_MS", "4000"),
         ("DISPATCH_BATCH_SIZE", "5"),
+        // Each instance keeps its own pace: the second one's short
+        // interval takes over at once.
+        ("DISPATCH_SCOPE", "instance"),
     ];
     let mut first = ServiceProcess::start(&service_vars(
         &database_url,

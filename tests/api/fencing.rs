@@ -28,8 +28,10 @@ async fn a_late_outcome_of_an_expired_claim_never_overwrites_the_later_one() {
     let patience = Duration::from_secs(1);
 
     // Instance a claims with a lease that has already run out when b claims.
-    let first = claim_due(&app.db, 1, Duration::ZERO, "a").await.unwrap();
-    let second = claim_due(&app.db, 1, Duration::from_secs(60), "b")
+    let first = claim_due(&app.db, 1, Duration::ZERO, "a", None)
+        .await
+        .unwrap();
+    let second = claim_due(&app.db, 1, Duration::from_secs(60), "b", None)
         .await
         .unwrap();
     assert_eq!((first.len(), second.len()), (1, 1));
@@ -40,7 +42,7 @@ async fn a_late_outcome_of_an_expired_claim_never_overwrites_the_later_one() {
         "every claim bumps the token"
     );
     assert!(
-        claim_due(&app.db, 1, Duration::from_secs(60), "c")
+        claim_due(&app.db, 1, Duration::from_secs(60), "c", None)
             .await
             .unwrap()
             .is_empty(),
@@ -95,7 +97,7 @@ async fn a_late_outcome_of_an_expired_claim_never_overwrites_the_later_one() {
 async fn an_outcome_lands_once_and_a_repeat_is_fenced() {
     let app = spawn_app_with(TestOptions::default().var("DISPATCH_AUTOSTART", false)).await;
     let id = app.insert_messages(1).await[0];
-    let claim = claim_due(&app.db, 1, Duration::from_secs(60), "a")
+    let claim = claim_due(&app.db, 1, Duration::from_secs(60), "a", None)
         .await
         .unwrap();
     let outcome = sent(id, claim[0].claim_token, "p-1");
@@ -115,7 +117,7 @@ async fn an_outcome_lands_once_and_a_repeat_is_fenced() {
 async fn a_deferred_claim_goes_back_to_pending_without_counting_an_attempt() {
     let app = spawn_app_with(TestOptions::default().var("DISPATCH_AUTOSTART", false)).await;
     let id = app.insert_messages(1).await[0];
-    let claim = claim_due(&app.db, 1, Duration::from_secs(60), "a")
+    let claim = claim_due(&app.db, 1, Duration::from_secs(60), "a", None)
         .await
         .unwrap();
     assert_eq!(claim[0].attempts, 1);

@@ -82,6 +82,10 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         ("DISPATCH_INTERVAL_MS", "3600000".into()),
         ("PROVIDER_TIMEOUT_MS", "5000".into()),
         ("INSTANCE_ID", "test".into()),
+        // Most tests drive ticks one by one (`tick()`), which the fleet's
+        // shared pace of cluster scope would refuse; tests/api/cluster.rs
+        // covers that scope with real processes.
+        ("DISPATCH_SCOPE", "instance".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

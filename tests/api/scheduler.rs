@@ -89,7 +89,8 @@ async fn status_reports_pace_ticks_and_counts() {
     assert_eq!(body["running"], true);
     assert_eq!(body["batch_size"], 3);
     assert_eq!(body["interval_ms"], 3_600_000);
-    assert_eq!(body["scope"], "cluster");
+    assert_eq!(body["scope"], "instance");
+    assert_eq!(body["instances"][0]["instance_id"], "test");
     assert_eq!(body["instance_id"], "test");
     assert!(body["last_tick_at"].is_string());
     assert!(body["next_tick_at"].is_string());
