@@ -193,8 +193,7 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Outcome]) -> Result<u64,
             sent_at = o.sent_at,
             last_error = CASE o.status WHEN 'deferred' THEN m.last_error ELSE o.last_error END,
             due_at = CASE WHEN o.retry_ms IS NULL THEN m.due_at
-                          ELSE now() + o.retry_ms * interval '1 millisecond' END,
-            claimed_by = NULL
+                          ELSE now() + o.retry_ms * interval '1 millisecond' END
         FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::bigint[])
             AS o(id, claim_token, status, provider_message_id, sent_at, last_error, retry_ms)
         WHERE m.id = o.id AND m.claim_token = o.claim_token AND m.status = 'sending'

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cache;
+mod cluster;
 mod config_docs;
 mod crash;
 mod dispatch;
