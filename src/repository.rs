@@ -105,10 +105,12 @@ pub async fn claim_due(
         r#"
         WITH turn AS (
             UPDATE dispatch_state
-            SET next_tick_at = now() + $4 * interval '1 millisecond',
-                last_tick_at = now(),
+            -- The clock, not the transaction's start: a claim that queued on
+            -- this row behind another one must not date its turn back.
+            SET next_tick_at = clock_timestamp() + $4 * interval '1 millisecond',
+                last_tick_at = clock_timestamp(),
                 last_tick_by = $3
-            WHERE $4::bigint IS NOT NULL AND running AND next_tick_at <= now()
+            WHERE $4::bigint IS NOT NULL AND running AND next_tick_at <= clock_timestamp()
             RETURNING 1
         ), due AS (
             SELECT id FROM messages
