@@ -143,10 +143,10 @@ pub async fn claim_due(
 }
 
 /// Writes outcomes with one statement. Each lands only if its row is still
-/// `sending` under the same claim token; returns how many landed, the rest
-/// having been fenced out by a later claim.
+/// `sending` under the same claim token; returns the ids that landed, the
+/// others having been fenced out by a later claim.
 #[tracing::instrument(skip_all, fields(outcomes = outcomes.len()))]
-pub async fn record_outcomes(pool: &PgPool, outcomes: &[Outcome]) -> Result<u64, sqlx::Error> {
+pub async fn record_outcomes(pool: &PgPool, outcomes: &[Outcome]) -> Result<Vec<i64>, sqlx::Error> {
     let len = outcomes.len();
     let (mut ids, mut tokens, mut statuses) = (
         Vec::with_capacity(len),
@@ -185,7 +185,7 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Outcome]) -> Result<u64,
         errors.push(error);
         retry_ms.push(retry);
     }
-    let write = sqlx::query(
+    let write = sqlx::query_scalar(
         r#"
         UPDATE messages m
         SET status = CASE o.status WHEN 'deferred' THEN 'pending' ELSE o.status END,
@@ -199,6 +199,7 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Outcome]) -> Result<u64,
         FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::bigint[])
             AS o(id, claim_token, status, provider_message_id, sent_at, last_error, retry_ms)
         WHERE m.id = o.id AND m.claim_token = o.claim_token AND m.status = 'sending'
+        RETURNING m.id
         "#,
     )
     .bind(ids)
@@ -208,8 +209,8 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Outcome]) -> Result<u64,
     .bind(sent_ats)
     .bind(errors)
     .bind(retry_ms)
-    .execute(pool);
-    Ok(bounded(write).await?.rows_affected())
+    .fetch_all(pool);
+    bounded(write).await
 }
 
 /// Rows by status.

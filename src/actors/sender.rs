@@ -90,8 +90,7 @@ impl Handler<Deliver> for SenderActor {
                 }),
                 _ => None,
             };
-            let span = tracing::Span::current();
-            if status.send(RecordOutcome { outcome, span }).await.is_err() {
+            if status.send(RecordOutcome { outcome }).await.is_err() {
                 tracing::error!("status actor unreachable; the row is retried after its lease");
             }
             if let (Some(cache), Some(entry)) = (cache, cache_entry) {

@@ -1,62 +1,36 @@
-//! `StatusActor`: writes outcomes to PostgreSQL.
+//! `StatusActor`: writes outcomes to PostgreSQL, in batches.
 //!
 //! Takes `RecordOutcome` from the `SenderActor`s and answers once the outcome
-//! is written, fenced out by a later claim, or given up on. While PostgreSQL
-//! is away it keeps trying for as long as the claim's lease runs; after that
-//! the row is claimed again and re-sent with the same `Idempotency-Key`.
+//! is written, fenced out by a later claim, or given up on. Outcomes that
+//! arrive within [`LINGER`] of each other (up to [`MAX_BATCH`]) are written
+//! by one statement. While PostgreSQL is away a batch is tried again for as
+//! long as a claim's lease runs; after that its rows are claimed again and
+//! re-sent with the same `Idempotency-Key`.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use sqlx::PgPool;
-use tracing::Instrument;
+use tokio::sync::oneshot;
 
 use crate::domain::Outcome;
 use crate::repository;
+
+/// How long the first outcome of a batch waits for others.
+pub const LINGER: Duration = Duration::from_millis(2);
+/// The most outcomes one statement writes.
+pub const MAX_BATCH: usize = 2000;
 
 /// The first and the longest wait between two tries of one write.
 const FIRST_WAIT: Duration = Duration::from_millis(100);
 const LONGEST_WAIT: Duration = Duration::from_secs(5);
 
-/// Write the outcome of one claim. Carries the message's span.
+/// Write the outcome of one claim.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Recorded")]
 pub struct RecordOutcome {
     pub outcome: Outcome,
-    pub span: tracing::Span,
-}
-
-/// See the module documentation.
-pub struct StatusActor {
-    pool: PgPool,
-    lease: Duration,
-}
-
-impl StatusActor {
-    /// Writes to `pool`, retrying for at most `lease`.
-    pub fn new(pool: PgPool, lease: Duration) -> Self {
-        StatusActor { pool, lease }
-    }
-}
-
-impl Actor for StatusActor {
-    type Context = Context<Self>;
-}
-
-impl Supervised for StatusActor {}
-
-impl Handler<RecordOutcome> for StatusActor {
-    type Result = ResponseFuture<()>;
-
-    fn handle(&mut self, record: RecordOutcome, _: &mut Self::Context) -> Self::Result {
-        let (pool, lease) = (self.pool.clone(), self.lease);
-        Box::pin(
-            async move {
-                write_outcome(&pool, &record.outcome, lease).await;
-            }
-            .instrument(record.span),
-        )
-    }
 }
 
 /// What became of an outcome write.
@@ -71,28 +45,123 @@ pub enum Recorded {
     GaveUp,
 }
 
-/// Writes one outcome, trying again while PostgreSQL is unreachable, for at
-/// most `give_up_after`.
+/// See the module documentation.
+pub struct StatusActor {
+    pool: PgPool,
+    lease: Duration,
+    batch: Vec<(Outcome, oneshot::Sender<Recorded>)>,
+    flush_timer: Option<SpawnHandle>,
+}
+
+impl StatusActor {
+    /// Writes to `pool`, retrying for at most `lease`.
+    pub fn new(pool: PgPool, lease: Duration) -> Self {
+        StatusActor {
+            pool,
+            lease,
+            batch: Vec::new(),
+            flush_timer: None,
+        }
+    }
+
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.flush_timer.take() {
+            ctx.cancel_future(timer);
+        }
+        if self.batch.is_empty() {
+            return;
+        }
+        let (outcomes, replies): (Vec<Outcome>, Vec<_>) =
+            std::mem::take(&mut self.batch).into_iter().unzip();
+        let (pool, lease) = (self.pool.clone(), self.lease);
+        // A task of its own: a restart of this actor must not cancel a write.
+        actix_rt::spawn(async move {
+            let recorded = write_outcomes(&pool, &outcomes, lease).await;
+            for (reply, recorded) in replies.into_iter().zip(recorded) {
+                let _ = reply.send(recorded);
+            }
+        });
+    }
+}
+
+impl Actor for StatusActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // After a restart, whatever was waiting goes out now.
+        self.flush(ctx);
+    }
+}
+
+impl Supervised for StatusActor {
+    fn restarting(&mut self, _: &mut Self::Context) {
+        self.flush_timer = None;
+    }
+}
+
+impl Handler<RecordOutcome> for StatusActor {
+    type Result = ResponseFuture<Recorded>;
+
+    fn handle(&mut self, record: RecordOutcome, ctx: &mut Self::Context) -> Self::Result {
+        let (reply, recorded) = oneshot::channel();
+        self.batch.push((record.outcome, reply));
+        if self.batch.len() >= MAX_BATCH {
+            self.flush(ctx);
+        } else if self.flush_timer.is_none() {
+            self.flush_timer = Some(ctx.run_later(LINGER, |act, ctx| act.flush(ctx)));
+        }
+        Box::pin(async move { recorded.await.unwrap_or(Recorded::GaveUp) })
+    }
+}
+
+/// Writes one outcome; see [`write_outcomes`].
 pub async fn write_outcome(pool: &PgPool, outcome: &Outcome, give_up_after: Duration) -> Recorded {
+    write_outcomes(pool, std::slice::from_ref(outcome), give_up_after)
+        .await
+        .pop()
+        .unwrap_or(Recorded::GaveUp)
+}
+
+/// Writes outcomes with one statement, trying again while PostgreSQL is
+/// unreachable, for at most `give_up_after`. Answers for each outcome, in
+/// order.
+#[tracing::instrument(skip_all, fields(outcomes = outcomes.len()))]
+pub async fn write_outcomes(
+    pool: &PgPool,
+    outcomes: &[Outcome],
+    give_up_after: Duration,
+) -> Vec<Recorded> {
     let started = Instant::now();
     let mut wait = FIRST_WAIT;
     loop {
-        match repository::record_outcomes(pool, std::slice::from_ref(outcome)).await {
-            Ok(1) => {
+        match repository::record_outcomes(pool, outcomes).await {
+            Ok(written) => {
                 if wait > FIRST_WAIT {
-                    tracing::info!("outcome written after PostgreSQL came back");
+                    tracing::info!(
+                        outcomes = outcomes.len(),
+                        "outcome written after PostgreSQL came back"
+                    );
                 }
-                return Recorded::Written;
-            }
-            Ok(_) => {
-                metrics::counter!("dispatcher_outcomes_fenced_total").increment(1);
-                tracing::warn!("outcome fenced out: a later claim owns the row");
-                return Recorded::FencedOut;
+                let written: HashSet<i64> = written.into_iter().collect();
+                return outcomes
+                    .iter()
+                    .map(|outcome| {
+                        if written.contains(&outcome.id) {
+                            return Recorded::Written;
+                        }
+                        metrics::counter!("dispatcher_outcomes_fenced_total").increment(1);
+                        tracing::warn!(
+                            message_id = outcome.id,
+                            "outcome fenced out: a later claim owns the row"
+                        );
+                        Recorded::FencedOut
+                    })
+                    .collect();
             }
             Err(error) if started.elapsed() + wait < give_up_after => {
                 metrics::counter!("dispatcher_outcome_write_retries_total").increment(1);
                 if wait == FIRST_WAIT {
-                    tracing::warn!(error = %error, "could not write the outcome; trying again");
+                    tracing::warn!(error = %error, outcomes = outcomes.len(), "could not write the outcome; trying again");
                 }
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(LONGEST_WAIT);
@@ -100,9 +169,10 @@ pub async fn write_outcome(pool: &PgPool, outcome: &Outcome, give_up_after: Dura
             Err(error) => {
                 tracing::error!(
                     error = %error,
+                    outcomes = outcomes.len(),
                     "gave up writing the outcome; the row will be claimed again after its lease"
                 );
-                return Recorded::GaveUp;
+                return vec![Recorded::GaveUp; outcomes.len()];
             }
         }
     }
