@@ -56,20 +56,22 @@ async fn bounded<T>(
         .map_err(|_| CacheError::Timeout)?
 }
 
-/// Stores one delivery for `ttl`.
-#[tracing::instrument(skip_all, fields(message_id = id))]
+/// Stores deliveries for `ttl`, in one round trip.
+#[tracing::instrument(skip_all, fields(deliveries = deliveries.len()))]
 pub async fn store(
     pool: &RedisPool,
-    id: i64,
-    delivery: &CachedDelivery,
+    deliveries: &[(i64, CachedDelivery)],
     ttl: Duration,
 ) -> Result<(), CacheError> {
-    let value = serde_json::to_string(delivery)?;
+    let mut pipeline = redis::pipe();
+    for (id, delivery) in deliveries {
+        pipeline
+            .set_ex(key(*id), serde_json::to_string(delivery)?, ttl.as_secs())
+            .ignore();
+    }
     bounded(async {
         let mut connection = pool.get().await?;
-        connection
-            .set_ex::<_, _, ()>(key(id), value, ttl.as_secs())
-            .await?;
+        pipeline.query_async::<()>(&mut *connection).await?;
         Ok(())
     })
     .await

@@ -1,8 +1,10 @@
-//! `CacheActor`: writes each delivery to Redis.
+//! `CacheActor`: writes deliveries to Redis, in pipelined batches.
 //!
-//! Takes `CacheDelivery` from the `SenderActor`s after a send. A Redis failure
-//! is logged once when the cache becomes unavailable and once when it comes
-//! back, and changes nothing else. Not started without `REDIS_URL`.
+//! Takes `CacheDelivery` from the `SenderActor`s after a send; deliveries
+//! that arrive within [`LINGER`] of each other go to Redis in one round trip.
+//! A Redis failure is logged once when the cache becomes unavailable and once
+//! when it comes back, and changes nothing else. Not started without
+//! `REDIS_URL`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
+use super::status::{LINGER, MAX_BATCH};
 use crate::cache::{self, CachedDelivery, RedisPool};
 
 /// Cache the delivery of one sent message.
@@ -26,6 +29,8 @@ pub struct CacheDelivery {
 pub struct CacheActor {
     pool: RedisPool,
     ttl: Duration,
+    batch: Vec<(i64, CachedDelivery)>,
+    flush_timer: Option<SpawnHandle>,
     /// Whether the last write worked, to log changes rather than every failure.
     available: Arc<AtomicBool>,
 }
@@ -36,8 +41,37 @@ impl CacheActor {
         CacheActor {
             pool,
             ttl,
+            batch: Vec::new(),
+            flush_timer: None,
             available: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.flush_timer.take() {
+            ctx.cancel_future(timer);
+        }
+        if self.batch.is_empty() {
+            return;
+        }
+        let deliveries = std::mem::take(&mut self.batch);
+        let (pool, ttl, available) = (self.pool.clone(), self.ttl, self.available.clone());
+        actix_rt::spawn(async move {
+            match cache::store(&pool, &deliveries, ttl).await {
+                Ok(()) => {
+                    if !available.swap(true, Ordering::Relaxed) {
+                        tracing::info!("Redis is back; caching deliveries again");
+                    }
+                }
+                Err(error) => {
+                    metrics::counter!("dispatcher_cache_errors_total")
+                        .increment(deliveries.len() as u64);
+                    if available.swap(false, Ordering::Relaxed) {
+                        tracing::warn!(error = %error, "Redis unavailable; deliveries are not cached until it returns");
+                    }
+                }
+            }
+        });
     }
 }
 
@@ -45,31 +79,25 @@ impl Actor for CacheActor {
     type Context = Context<Self>;
 }
 
-impl Supervised for CacheActor {}
+impl Supervised for CacheActor {
+    fn restarting(&mut self, _: &mut Self::Context) {
+        self.flush_timer = None;
+    }
+}
 
 impl Handler<CacheDelivery> for CacheActor {
-    type Result = ResponseFuture<()>;
+    type Result = ();
 
-    fn handle(&mut self, entry: CacheDelivery, _: &mut Self::Context) -> Self::Result {
-        let (pool, ttl, available) = (self.pool.clone(), self.ttl, self.available.clone());
-        Box::pin(async move {
-            let delivery = CachedDelivery {
-                message_id: entry.provider_message_id,
-                sent_at: entry.sent_at,
-            };
-            match cache::store(&pool, entry.id, &delivery, ttl).await {
-                Ok(()) => {
-                    if !available.swap(true, Ordering::Relaxed) {
-                        tracing::info!("Redis is back; caching deliveries again");
-                    }
-                }
-                Err(error) => {
-                    metrics::counter!("dispatcher_cache_errors_total").increment(1);
-                    if available.swap(false, Ordering::Relaxed) {
-                        tracing::warn!(error = %error, "Redis unavailable; deliveries are not cached until it returns");
-                    }
-                }
-            }
-        })
+    fn handle(&mut self, entry: CacheDelivery, ctx: &mut Self::Context) {
+        let delivery = CachedDelivery {
+            message_id: entry.provider_message_id,
+            sent_at: entry.sent_at,
+        };
+        self.batch.push((entry.id, delivery));
+        if self.batch.len() >= MAX_BATCH {
+            self.flush(ctx);
+        } else if self.flush_timer.is_none() {
+            self.flush_timer = Some(ctx.run_later(LINGER, |act, ctx| act.flush(ctx)));
+        }
     }
 }
