@@ -3,7 +3,8 @@
 //! Takes `Start`, `Stop`, `GetState`, `Flush` and `TickNow` from the HTTP
 //! handlers and the builder, and `StateChanged` from the fleet's
 //! `NOTIFY dispatch_state` (see [`follow_cluster_state`]). Sends `Tick` to the
-//! `FetcherActor`, and writes this instance's heartbeat.
+//! `FetcherActor`, and writes this instance's heartbeat (folding the status
+//! count deltas on the way).
 //!
 //! In `instance` scope the actor is the state: it ticks at start, then every
 //! `DISPATCH_INTERVAL_MS`. In `cluster` scope the state lives in PostgreSQL:
@@ -191,7 +192,12 @@ impl SchedulerActor {
             DispatchScope::Cluster => "cluster",
             DispatchScope::Instance => "instance",
         };
-        let beat = async move { repository::heartbeat(&pool, &instance_id, scope).await };
+        let beat = async move {
+            let running = repository::heartbeat(&pool, &instance_id, scope).await?;
+            // Keeps the status counts a sum over a few rows.
+            repository::fold_count_deltas(&pool).await?;
+            Ok::<_, sqlx::Error>(running)
+        };
         ctx.spawn(
             beat.into_actor(self)
                 .map(|fleet_running, act, _| match fleet_running {

@@ -18,7 +18,7 @@ use crate::domain::Outcome;
 use crate::repository;
 
 /// How long the first outcome of a batch waits for others.
-pub const LINGER: Duration = Duration::from_millis(2);
+pub const LINGER: Duration = Duration::from_millis(10);
 /// The most outcomes one statement writes.
 pub const MAX_BATCH: usize = 2000;
 

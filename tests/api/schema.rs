@@ -92,3 +92,68 @@ async fn sent_is_kept_equal_to_status_by_the_database() {
         .await;
     assert!(direct_write.is_err(), "sent cannot be written directly");
 }
+
+async fn counted(app: &crate::helpers::TestApp) -> message_dispatcher::repository::StatusCounts {
+    let mut counts = message_dispatcher::repository::StatusCounts::default();
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM messages GROUP BY status")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    for (status, n) in rows {
+        match status.as_str() {
+            "pending" => counts.pending = n,
+            "sending" => counts.sending = n,
+            "sent" => counts.sent = n,
+            _ => counts.failed = n,
+        }
+    }
+    counts
+}
+
+#[actix_web::test]
+async fn status_counts_follow_every_kind_of_change_without_counting_the_table() {
+    use message_dispatcher::repository::{count_by_status, fold_count_deltas};
+    let app = crate::helpers::spawn_app_with(
+        crate::helpers::TestOptions::default().var("DISPATCH_BATCH_SIZE", 3),
+    )
+    .await;
+    let ids = app.insert_messages(7).await;
+    app.tick().await;
+    sqlx::query("UPDATE messages SET status = 'failed', last_error = 'by hand' WHERE id = $1")
+        .bind(ids[3])
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM messages WHERE id = $1")
+        .bind(ids[4])
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE messages SET due_at = now()")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(count_by_status(&app.db).await.unwrap(), counted(&app).await);
+
+    fold_count_deltas(&app.db).await.unwrap();
+    let folded: i64 = sqlx::query_scalar("SELECT count(*) FROM message_count_deltas")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(
+        folded <= 4,
+        "one row per status after folding, not {folded}"
+    );
+    assert_eq!(count_by_status(&app.db).await.unwrap(), counted(&app).await);
+    assert_eq!(counted(&app).await.sent, 3);
+
+    sqlx::query("TRUNCATE messages")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        count_by_status(&app.db).await.unwrap(),
+        message_dispatcher::repository::StatusCounts::default()
+    );
+}
