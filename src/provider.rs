@@ -110,12 +110,16 @@ pub struct ProviderClient {
 }
 
 impl ProviderClient {
-    /// A client with the auth header, the time-out and no redirects.
-    pub fn new(settings: &ProviderSettings) -> Self {
+    /// A client with the auth header, the time-out, no redirects, and room
+    /// for `connections` calls at once (awc's default is 100).
+    pub fn new(settings: &ProviderSettings, connections: usize) -> Self {
+        let connector = awc::Connector::new()
+            .timeout(settings.timeout())
+            .limit(connections);
         let mut builder = awc::Client::builder()
             .timeout(settings.timeout())
             .disable_redirects()
-            .connector(awc::Connector::new().timeout(settings.timeout()));
+            .connector(connector);
         if let Some(key) = &settings.auth_key {
             // Both were checked when the settings were read.
             if let (Ok(name), Ok(mut value)) = (

@@ -234,9 +234,10 @@ impl Pipeline {
                     dispatch.max_attempts,
                     Duration::from_millis(dispatch.retry_base_ms),
                 );
+                let concurrency = dispatch.sender_concurrency as usize;
                 Supervisor::start_in_arbiter(&arbiters[i % arbiters.len()], move |_| {
                     SenderActor::new(
-                        ProviderClient::new(&provider),
+                        ProviderClient::new(&provider, concurrency),
                         gate,
                         status,
                         cache,
