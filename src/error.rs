@@ -24,6 +24,9 @@ pub enum ApiError {
     /// Missing or wrong API key.
     #[display("a valid API key is required: Authorization: Bearer <key>")]
     Unauthorized,
+    /// The resource is not in a state that allows this.
+    #[display("{_0}")]
+    Conflict(#[error(not(source))] String),
     /// The path exists, not with this method.
     #[display("{_0}")]
     MethodNotAllowed(#[error(not(source))] String),
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Unavailable(_) => "database_unavailable",
             ApiError::SchedulerUnavailable => "scheduler_unavailable",
@@ -120,6 +124,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) | ApiError::SchedulerUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -213,6 +213,78 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Outcome]) -> Result<Vec<
     bounded(write).await
 }
 
+/// Adds outcome counts to the current minute's activity.
+pub async fn record_activity(
+    pool: &PgPool,
+    sent: i64,
+    retried: i64,
+    failed: i64,
+) -> Result<(), sqlx::Error> {
+    let add = sqlx::query(
+        r#"
+        INSERT INTO dispatch_activity (minute, sent, retried, failed)
+        VALUES (date_trunc('minute', now()), $1, $2, $3)
+        ON CONFLICT (minute) DO UPDATE
+        SET sent = dispatch_activity.sent + $1,
+            retried = dispatch_activity.retried + $2,
+            failed = dispatch_activity.failed + $3
+        "#,
+    )
+    .bind(sent)
+    .bind(retried)
+    .bind(failed)
+    .execute(pool);
+    bounded(add).await.map(|_| ())
+}
+
+/// Outcomes in one minute.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct MinuteActivity {
+    pub minute: DateTime<Utc>,
+    pub sent: i64,
+    pub retried: i64,
+    pub failed: i64,
+}
+
+/// Outcomes per minute over the last hour, oldest first; minutes without
+/// any are left out.
+pub async fn recent_activity(pool: &PgPool) -> Result<Vec<MinuteActivity>, sqlx::Error> {
+    sqlx::query_as::<_, MinuteActivity>(
+        r#"
+        SELECT minute, sent, retried, failed FROM dispatch_activity
+        WHERE minute > now() - interval '1 hour'
+        ORDER BY minute
+        "#,
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// When the oldest unfinished message was created.
+pub async fn oldest_pending(pool: &PgPool) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT created_at FROM messages WHERE status IN ('pending', 'sending') ORDER BY id LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+/// Puts a failed message back to pending, due now, with its attempts reset;
+/// `None` when there is no failed message with this id.
+pub async fn retry_failed(pool: &PgPool, id: i64) -> Result<Option<StoredMessage>, sqlx::Error> {
+    sqlx::query_as::<_, StoredMessage>(
+        r#"
+        UPDATE messages SET status = 'pending', attempts = 0, due_at = now()
+        WHERE id = $1 AND status = 'failed'
+        RETURNING id, phone_number, content, status, attempts, provider_message_id,
+                  sent_at, last_error, created_at
+        "#,
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
 /// Rows by status, from the deltas the `messages` triggers keep: a sum over
 /// a few rows, whatever the size of the table.
 #[tracing::instrument(skip_all)]

@@ -14,7 +14,7 @@ use actix::prelude::*;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 
-use crate::domain::Outcome;
+use crate::domain::{Outcome, OutcomeKind};
 use crate::repository;
 
 /// How long the first outcome of a batch waits for others.
@@ -114,6 +114,28 @@ impl Handler<RecordOutcome> for StatusActor {
     }
 }
 
+/// Adds the written outcomes to the minute's activity, for the console; a
+/// failure here is logged and changes nothing else.
+async fn record_activity(pool: &PgPool, outcomes: &[Outcome], written: &HashSet<i64>) {
+    let (mut sent, mut retried, mut failed) = (0, 0, 0);
+    for outcome in outcomes
+        .iter()
+        .filter(|outcome| written.contains(&outcome.id))
+    {
+        match outcome.kind {
+            OutcomeKind::Sent { .. } => sent += 1,
+            OutcomeKind::Retry { .. } => retried += 1,
+            OutcomeKind::Failed { .. } => failed += 1,
+            OutcomeKind::Deferred { .. } => {}
+        }
+    }
+    if sent + retried + failed > 0 {
+        if let Err(error) = repository::record_activity(pool, sent, retried, failed).await {
+            tracing::debug!(error = %error, "activity not recorded");
+        }
+    }
+}
+
 /// Writes one outcome; see [`write_outcomes`].
 pub async fn write_outcome(pool: &PgPool, outcome: &Outcome, give_up_after: Duration) -> Recorded {
     write_outcomes(pool, std::slice::from_ref(outcome), give_up_after)
@@ -143,6 +165,7 @@ pub async fn write_outcomes(
                     );
                 }
                 let written: HashSet<i64> = written.into_iter().collect();
+                record_activity(pool, outcomes, &written).await;
                 return outcomes
                     .iter()
                     .map(|outcome| {

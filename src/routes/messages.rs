@@ -126,6 +126,44 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpR
     }))
 }
 
+/// Puts a failed message back to pending with its attempts reset: the next
+/// tick sends it again.
+#[utoipa::path(
+    tag = "messages",
+    security(("api_key" = [])),
+    params(("id" = i64, Path, description = "The message's id")),
+    responses(
+        (status = 200, description = "Pending again", body = StoredMessage, example = json!({
+            "id": 43, "phone_number": "+905551234567", "content": "Your code is 9123", "status": "pending",
+            "attempts": 0, "provider_message_id": null, "sent_at": null,
+            "last_error": "provider answered 400 Bad Request", "created_at": "2026-11-29T12:00:00Z"
+        })),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "No such message", body = ErrorBody),
+        (status = 409, description = "The message is not failed", body = ErrorBody),
+        (status = 503, description = "PostgreSQL unavailable", body = ErrorBody),
+    )
+)]
+#[post("/messages/{id}/retry")]
+pub async fn retry(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    if let Some(message) = repository::retry_failed(&state.pool, id).await? {
+        tracing::info!(message_id = id, "failed message put back to pending");
+        return Ok(HttpResponse::Ok().json(message));
+    }
+    match repository::find_message(&state.pool, id).await? {
+        Some(message) => Err(ApiError::Conflict(format!(
+            "message {id} is {}; only a failed message can be retried",
+            message.status
+        ))),
+        None => Err(ApiError::NotFound(format!("no message with id {id}"))),
+    }
+}
+
 /// `?limit=` and `?cursor=` of the sent list.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -1,6 +1,7 @@
 //! Start, stop and status of automatic sending.
 
 use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -9,7 +10,7 @@ use crate::actors::HEARTBEAT;
 use crate::actors::{GetState, SchedulerState, Start, Stop};
 use crate::configuration::DispatchScope;
 use crate::error::{ApiError, ErrorBody};
-use crate::repository::{self, InstanceInfo, StatusCounts};
+use crate::repository::{self, InstanceInfo, MinuteActivity, StatusCounts};
 
 /// The answer of start, stop and status.
 #[derive(Serialize, ToSchema)]
@@ -28,6 +29,9 @@ pub struct MessagingStatus {
     /// Instances with a heartbeat in the last few seconds, on this database;
     /// null while PostgreSQL is unavailable.
     instances: Option<Vec<InstanceInfo>>,
+    /// When the oldest pending or sending message was created: the queue's
+    /// age. Null when the queue is empty or PostgreSQL unavailable.
+    oldest_pending_at: Option<DateTime<Utc>>,
 }
 
 async fn answer(state: &AppState, scheduler: SchedulerState) -> HttpResponse {
@@ -41,6 +45,7 @@ async fn answer(state: &AppState, scheduler: SchedulerState) -> HttpResponse {
     let instances = repository::live_instances(&state.pool, HEARTBEAT * 3)
         .await
         .ok();
+    let oldest_pending_at = repository::oldest_pending(&state.pool).await.ok().flatten();
     HttpResponse::Ok().json(MessagingStatus {
         scheduler,
         scope: state.scope,
@@ -49,6 +54,7 @@ async fn answer(state: &AppState, scheduler: SchedulerState) -> HttpResponse {
         interval_ms: state.interval_ms,
         counts,
         instances,
+        oldest_pending_at,
     })
 }
 
@@ -67,7 +73,8 @@ fn scheduler_gone(error: actix::MailboxError) -> ApiError {
             "scope": "cluster", "instance_id": "dispatcher-1", "batch_size": 2, "interval_ms": 120000,
             "counts": {"pending": 10, "sending": 2, "sent": 120, "failed": 1},
             "instances": [{"instance_id": "dispatcher-1", "scope": "cluster",
-                           "started_at": "2026-11-29T11:00:00Z", "seen_at": "2026-11-29T12:00:01Z"}]
+                           "started_at": "2026-11-29T11:00:00Z", "seen_at": "2026-11-29T12:00:01Z"}],
+            "oldest_pending_at": "2026-11-29T11:58:00Z"
         })),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 503, description = "The scheduler is restarting", body = ErrorBody),
@@ -94,7 +101,8 @@ pub async fn start(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
             "scope": "cluster", "instance_id": "dispatcher-1", "batch_size": 2, "interval_ms": 120000,
             "counts": {"pending": 10, "sending": 2, "sent": 120, "failed": 1},
             "instances": [{"instance_id": "dispatcher-1", "scope": "cluster",
-                           "started_at": "2026-11-29T11:00:00Z", "seen_at": "2026-11-29T12:00:01Z"}]
+                           "started_at": "2026-11-29T11:00:00Z", "seen_at": "2026-11-29T12:00:01Z"}],
+            "oldest_pending_at": "2026-11-29T11:58:00Z"
         })),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 503, description = "The scheduler is restarting", body = ErrorBody),
@@ -116,7 +124,8 @@ pub async fn stop(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
             "scope": "cluster", "instance_id": "dispatcher-1", "batch_size": 2, "interval_ms": 120000,
             "counts": {"pending": 10, "sending": 2, "sent": 120, "failed": 1},
             "instances": [{"instance_id": "dispatcher-1", "scope": "cluster",
-                           "started_at": "2026-11-29T11:00:00Z", "seen_at": "2026-11-29T12:00:01Z"}]
+                           "started_at": "2026-11-29T11:00:00Z", "seen_at": "2026-11-29T12:00:01Z"}],
+            "oldest_pending_at": "2026-11-29T11:58:00Z"
         })),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 503, description = "The scheduler is restarting", body = ErrorBody),
@@ -130,4 +139,30 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         .await
         .map_err(scheduler_gone)?;
     Ok(answer(&state, scheduler).await)
+}
+
+/// Outcomes per minute over the last hour.
+#[derive(Serialize, ToSchema)]
+pub struct Activity {
+    /// Oldest first; minutes without any outcome are left out.
+    minutes: Vec<MinuteActivity>,
+}
+
+/// Sends, retries and failures per minute over the last hour, for the whole
+/// fleet on this database.
+#[utoipa::path(
+    tag = "messaging",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The last hour", body = Activity, example = json!({
+            "minutes": [{"minute": "2026-11-29T12:00:00Z", "sent": 2, "retried": 1, "failed": 0}]
+        })),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 503, description = "PostgreSQL unavailable", body = ErrorBody),
+    )
+)]
+#[get("/messaging/activity")]
+pub async fn activity(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let minutes = repository::recent_activity(&state.pool).await?;
+    Ok(HttpResponse::Ok().json(Activity { minutes }))
 }

@@ -3,6 +3,7 @@
 //! same `service(...)` call. Handlers reach the pipeline only through
 //! messages to the `SchedulerActor`.
 
+mod console;
 mod cursor;
 mod health;
 mod messages;
@@ -76,7 +77,8 @@ impl Modify for BearerAuth {
 
 /// Registers every route, documented.
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(health::healthz)
+    cfg.service(console::console)
+        .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
         .service(
@@ -85,11 +87,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(messaging::start)
                 .service(messaging::stop)
                 .service(messaging::status)
+                .service(messaging::activity)
                 // Before `/messages/{id}`, which would otherwise match "sent".
                 .service(messages::sent)
                 .service(messages::list)
                 .service(messages::create)
-                .service(messages::get),
+                .service(messages::get)
+                .service(messages::retry),
         );
 }
 

@@ -222,3 +222,49 @@ async fn during_a_rotation_the_previous_api_key_is_accepted_too() {
         assert_eq!(response.status().as_u16(), expected, "{key}");
     }
 }
+
+#[actix_web::test]
+async fn a_failed_message_can_be_retried_and_is_then_sent() {
+    let app = spawn_app().await;
+    app.provider
+        .set_behaviour(message_dispatcher::mock_provider::Behaviour {
+            failure_rate: 1.0,
+            failure_status: actix_web::http::StatusCode::BAD_REQUEST,
+            ..message_dispatcher::mock_provider::Behaviour::accept_all()
+        });
+    let id = app.insert_messages(1).await[0];
+    app.tick().await;
+    app.provider
+        .set_behaviour(message_dispatcher::mock_provider::Behaviour::accept_all());
+
+    let (status, body) = app
+        .post(&format!("/api/messages/{id}/retry"), &json!({}))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str(), body["attempts"].as_i64()),
+        (200, Some("pending"), Some(0))
+    );
+    let (status, body) = app
+        .post(&format!("/api/messages/{id}/retry"), &json!({}))
+        .await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("conflict")));
+    let (status, _) = app.post("/api/messages/999999/retry", &json!({})).await;
+    assert_eq!(status, 404);
+    app.tick().await;
+
+    let (_, message) = app.get(&format!("/api/messages/{id}")).await;
+    assert_eq!(
+        (message["status"].as_str(), message["attempts"].as_i64()),
+        (Some("sent"), Some(1))
+    );
+    let (status, activity) = app.get("/api/messaging/activity").await;
+    assert_eq!(status, 200);
+    let minutes = activity["minutes"].as_array().unwrap();
+    let total = |kind: &str| {
+        minutes
+            .iter()
+            .map(|m| m[kind].as_i64().unwrap())
+            .sum::<i64>()
+    };
+    assert_eq!((total("sent"), total("failed")), (1, 1));
+}
