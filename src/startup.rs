@@ -19,8 +19,8 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::actors::{
-    follow_cluster_state, CacheActor, FetcherActor, Flush, SchedulerActor, SenderActor,
-    StatusActor, Stop, TickNow,
+    follow_cluster_state, CacheActor, ClaimPolicy, FetcherActor, Flush, SchedulerActor,
+    SenderActor, StatusActor, Stop, TickNow,
 };
 use crate::cache::{self, RedisPool};
 use crate::configuration::{DispatchScope, Settings};
@@ -252,22 +252,14 @@ impl Pipeline {
         let capacity = dispatch.capacity();
         let slots = Arc::new(Semaphore::new(capacity as usize));
         let fetcher = Supervisor::start({
-            let (slots, batch_size) = (slots.clone(), dispatch.batch_size);
-            let instance_id: Arc<str> = dispatch.instance_id().into();
-            let turn = (dispatch.scope == DispatchScope::Cluster).then(|| dispatch.interval());
-            let pool = pool.clone();
-            move |_| {
-                FetcherActor::new(
-                    pool,
-                    senders,
-                    slots,
-                    batch_size,
-                    lease,
-                    instance_id,
-                    turn,
-                    gate,
-                )
-            }
+            let policy = ClaimPolicy {
+                batch_size: dispatch.batch_size,
+                lease,
+                instance_id: dispatch.instance_id().into(),
+                turn: (dispatch.scope == DispatchScope::Cluster).then(|| dispatch.interval()),
+            };
+            let (pool, slots) = (pool.clone(), slots.clone());
+            move |_| FetcherActor::new(pool, senders, slots, policy, gate)
         });
         let scheduler = Supervisor::start({
             let (fetcher, pool) = (fetcher.clone(), pool.clone());

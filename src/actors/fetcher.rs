@@ -51,6 +51,20 @@ pub struct Barrier;
 #[rtype(result = "()")]
 pub struct PanicOnNextClaim;
 
+/// What a tick claims, and how.
+#[derive(Debug, Clone)]
+pub struct ClaimPolicy {
+    /// `DISPATCH_BATCH_SIZE`: the most rows one tick claims.
+    pub batch_size: u32,
+    /// `LEASE_MS`: how long a claim lasts.
+    pub lease: Duration,
+    /// Written to `claimed_by`.
+    pub instance_id: Arc<str>,
+    /// Cluster scope: the interval, with which the claim takes the fleet's
+    /// turn. Instance scope: none.
+    pub turn: Option<Duration>,
+}
+
 /// See the module documentation.
 pub struct FetcherActor {
     pool: PgPool,
@@ -58,12 +72,7 @@ pub struct FetcherActor {
     next_sender: usize,
     /// One permit per provider call the sender pool can hold.
     slots: Arc<Semaphore>,
-    batch_size: u32,
-    lease: Duration,
-    instance_id: Arc<str>,
-    /// Cluster scope: the interval, which the claim takes the fleet's turn
-    /// with. Instance scope: none.
-    turn: Option<Duration>,
+    policy: ClaimPolicy,
     gate: ProviderGate,
     #[cfg(feature = "fault-injection")]
     panic_on_next_claim: bool,
@@ -71,15 +80,11 @@ pub struct FetcherActor {
 
 impl FetcherActor {
     /// A fetcher feeding `senders`, whose capacity is the permits of `slots`.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         pool: PgPool,
         senders: Vec<Recipient<Deliver>>,
         slots: Arc<Semaphore>,
-        batch_size: u32,
-        lease: Duration,
-        instance_id: Arc<str>,
-        turn: Option<Duration>,
+        policy: ClaimPolicy,
         gate: ProviderGate,
     ) -> Self {
         FetcherActor {
@@ -87,10 +92,7 @@ impl FetcherActor {
             senders,
             next_sender: 0,
             slots,
-            batch_size,
-            lease,
-            instance_id,
-            turn,
+            policy,
             gate,
             #[cfg(feature = "fault-injection")]
             panic_on_next_claim: false,
@@ -142,7 +144,10 @@ impl Handler<Tick> for FetcherActor {
             metrics::counter!("dispatcher_ticks_total", "result" => "skipped").increment(1);
             return AtomicResponse::new(Box::pin(fut::ready(())));
         }
-        let free = self.slots.available_permits().min(self.batch_size as usize);
+        let free = self
+            .slots
+            .available_permits()
+            .min(self.policy.batch_size as usize);
         let slots = match u32::try_from(free).map(|n| self.slots.clone().try_acquire_many_owned(n))
         {
             Ok(Ok(slots)) if free > 0 => slots,
@@ -152,12 +157,7 @@ impl Handler<Tick> for FetcherActor {
                 return AtomicResponse::new(Box::pin(fut::ready(())));
             }
         };
-        let (pool, lease, instance_id, turn) = (
-            self.pool.clone(),
-            self.lease,
-            self.instance_id.clone(),
-            self.turn,
-        );
+        let (pool, policy) = (self.pool.clone(), self.policy.clone());
         #[cfg(feature = "fault-injection")]
         let inject_panic = std::mem::take(&mut self.panic_on_next_claim);
         let claim = async move {
@@ -165,7 +165,14 @@ impl Handler<Tick> for FetcherActor {
             if inject_panic {
                 panic!("injected panic in the claim");
             }
-            repository::claim_due(&pool, free as u32, lease, &instance_id, turn).await
+            repository::claim_due(
+                &pool,
+                free as u32,
+                policy.lease,
+                &policy.instance_id,
+                policy.turn,
+            )
+            .await
         };
         let span = tick.span;
         AtomicResponse::new(Box::pin(

@@ -23,7 +23,7 @@ mod status;
 pub use cache::{CacheActor, CacheDelivery};
 #[cfg(feature = "fault-injection")]
 pub use fetcher::PanicOnNextClaim;
-pub use fetcher::{Barrier, FetcherActor, Tick};
+pub use fetcher::{Barrier, ClaimPolicy, FetcherActor, Tick};
 pub use scheduler::{
     follow_cluster_state, Flush, GetState, SchedulerActor, SchedulerState, Start, StateChanged,
     Stop, TickNow, HEARTBEAT,
