@@ -58,6 +58,27 @@ async fn answer(state: &AppState, scheduler: SchedulerState) -> HttpResponse {
     })
 }
 
+/// The example answer of start, stop and status.
+fn status_example(running: bool) -> serde_json::Value {
+    serde_json::json!({
+        "running": running, "last_tick_at": "2026-11-29T12:00:00Z",
+        "next_tick_at": if running { Some("2026-11-29T12:02:00Z") } else { None },
+        "scope": "cluster", "instance_id": "dispatcher-1", "batch_size": 2, "interval_ms": 120000,
+        "counts": {"pending": 10, "sending": 2, "sent": 120, "failed": 1},
+        "instances": [{"instance_id": "dispatcher-1", "scope": "cluster",
+                       "started_at": "2026-11-29T11:00:00Z", "seen_at": "2026-11-29T12:00:01Z"}],
+        "oldest_pending_at": "2026-11-29T11:58:00Z"
+    })
+}
+
+fn running_example() -> serde_json::Value {
+    status_example(true)
+}
+
+fn stopped_example() -> serde_json::Value {
+    status_example(false)
+}
+
 fn scheduler_gone(error: actix::MailboxError) -> ApiError {
     tracing::error!(error = %error, "scheduler unreachable");
     ApiError::SchedulerUnavailable
@@ -68,14 +89,7 @@ fn scheduler_gone(error: actix::MailboxError) -> ApiError {
     tag = "messaging",
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "Running", body = MessagingStatus, example = json!({
-            "running": true, "last_tick_at": "2026-11-29T12:00:00Z", "next_tick_at": "2026-11-29T12:02:00Z",
-            "scope": "cluster", "instance_id": "dispatcher-1", "batch_size": 2, "interval_ms": 120000,
-            "counts": {"pending": 10, "sending": 2, "sent": 120, "failed": 1},
-            "instances": [{"instance_id": "dispatcher-1", "scope": "cluster",
-                           "started_at": "2026-11-29T11:00:00Z", "seen_at": "2026-11-29T12:00:01Z"}],
-            "oldest_pending_at": "2026-11-29T11:58:00Z"
-        })),
+        (status = 200, description = "Running", body = MessagingStatus, example = running_example),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 503, description = "The scheduler is restarting", body = ErrorBody),
     )
@@ -96,14 +110,7 @@ pub async fn start(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     tag = "messaging",
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "Stopped", body = MessagingStatus, example = json!({
-            "running": false, "last_tick_at": "2026-11-29T12:00:00Z", "next_tick_at": null,
-            "scope": "cluster", "instance_id": "dispatcher-1", "batch_size": 2, "interval_ms": 120000,
-            "counts": {"pending": 10, "sending": 2, "sent": 120, "failed": 1},
-            "instances": [{"instance_id": "dispatcher-1", "scope": "cluster",
-                           "started_at": "2026-11-29T11:00:00Z", "seen_at": "2026-11-29T12:00:01Z"}],
-            "oldest_pending_at": "2026-11-29T11:58:00Z"
-        })),
+        (status = 200, description = "Stopped", body = MessagingStatus, example = stopped_example),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 503, description = "The scheduler is restarting", body = ErrorBody),
     )
@@ -119,14 +126,7 @@ pub async fn stop(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
     tag = "messaging",
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "The state", body = MessagingStatus, example = json!({
-            "running": true, "last_tick_at": "2026-11-29T12:00:00Z", "next_tick_at": "2026-11-29T12:02:00Z",
-            "scope": "cluster", "instance_id": "dispatcher-1", "batch_size": 2, "interval_ms": 120000,
-            "counts": {"pending": 10, "sending": 2, "sent": 120, "failed": 1},
-            "instances": [{"instance_id": "dispatcher-1", "scope": "cluster",
-                           "started_at": "2026-11-29T11:00:00Z", "seen_at": "2026-11-29T12:00:01Z"}],
-            "oldest_pending_at": "2026-11-29T11:58:00Z"
-        })),
+        (status = 200, description = "The state", body = MessagingStatus, example = running_example),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 503, description = "The scheduler is restarting", body = ErrorBody),
     )
