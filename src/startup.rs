@@ -19,8 +19,8 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::actors::{
-    follow_cluster_state, CacheActor, ClaimPolicy, FetcherActor, Flush, SchedulerActor,
-    SenderActor, StatusActor, Stop, TickNow,
+    follow_cluster_state, CacheActor, ClaimPolicy, FetcherActor, Flush, FlushCache, SchedulerActor,
+    SenderActor, Shutdown, StatusActor, TickNow,
 };
 use crate::cache::{self, RedisPool};
 use crate::configuration::{DispatchScope, Settings};
@@ -196,6 +196,7 @@ pub async fn shutdown_signal() {
 pub struct Pipeline {
     scheduler: Addr<SchedulerActor>,
     fetcher: Addr<FetcherActor>,
+    cache: Option<Addr<CacheActor>>,
     /// The `LISTEN dispatch_state` task, ended while the runtime still runs:
     /// its connection goes back to the pool from a task of its own.
     listener: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
@@ -272,6 +273,7 @@ impl Pipeline {
         Pipeline {
             scheduler,
             fetcher,
+            cache,
             listener: Arc::new(std::sync::Mutex::new(listener)),
             slots,
             capacity,
@@ -313,10 +315,14 @@ impl Pipeline {
     /// Stops claiming, waits for every in-flight send, and stops the senders'
     /// threads.
     pub async fn drain(&self) {
-        if self.scheduler.send(Stop).await.is_err() {
+        // Shutdown, not Stop: in cluster scope Stop would stop the fleet.
+        if self.scheduler.send(Shutdown).await.is_err() {
             tracing::error!("scheduler unreachable while draining");
         }
         self.wait_idle().await;
+        if let Some(cache) = &self.cache {
+            let _ = cache.send(FlushCache).await;
+        }
         let listener = self
             .listener
             .lock()

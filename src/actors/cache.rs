@@ -47,16 +47,18 @@ impl CacheActor {
         }
     }
 
-    fn flush(&mut self, ctx: &mut Context<Self>) {
+    /// Writes the batch now; the returned task ends when Redis has it (or
+    /// has failed).
+    fn flush(&mut self, ctx: &mut Context<Self>) -> Option<actix_rt::task::JoinHandle<()>> {
         if let Some(timer) = self.flush_timer.take() {
             ctx.cancel_future(timer);
         }
         if self.batch.is_empty() {
-            return;
+            return None;
         }
         let deliveries = std::mem::take(&mut self.batch);
         let (pool, ttl, available) = (self.pool.clone(), self.ttl, self.available.clone());
-        actix_rt::spawn(async move {
+        Some(actix_rt::spawn(async move {
             match cache::store(&pool, &deliveries, ttl).await {
                 Ok(()) => {
                     if !available.swap(true, Ordering::Relaxed) {
@@ -71,7 +73,7 @@ impl CacheActor {
                     }
                 }
             }
-        });
+        }))
     }
 }
 
@@ -97,7 +99,28 @@ impl Handler<CacheDelivery> for CacheActor {
         if self.batch.len() >= MAX_BATCH {
             self.flush(ctx);
         } else if self.flush_timer.is_none() {
-            self.flush_timer = Some(ctx.run_later(LINGER, |act, ctx| act.flush(ctx)));
+            self.flush_timer = Some(ctx.run_later(LINGER, |act, ctx| {
+                act.flush(ctx);
+            }));
         }
+    }
+}
+
+/// Write what is waiting now, and answer once Redis has it: the last
+/// deliveries of a graceful shutdown are cached too.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FlushCache;
+
+impl Handler<FlushCache> for CacheActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: FlushCache, ctx: &mut Self::Context) -> Self::Result {
+        let written = self.flush(ctx);
+        Box::pin(async move {
+            if let Some(written) = written {
+                let _ = written.await;
+            }
+        })
     }
 }

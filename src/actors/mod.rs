@@ -20,13 +20,13 @@ mod scheduler;
 mod sender;
 mod status;
 
-pub use cache::{CacheActor, CacheDelivery};
+pub use cache::{CacheActor, CacheDelivery, FlushCache};
 #[cfg(feature = "fault-injection")]
 pub use fetcher::PanicOnNextClaim;
 pub use fetcher::{Barrier, ClaimPolicy, FetcherActor, Tick};
 pub use scheduler::{
-    follow_cluster_state, Flush, GetState, SchedulerActor, SchedulerState, Start, StateChanged,
-    Stop, TickNow, HEARTBEAT,
+    follow_cluster_state, Flush, GetState, SchedulerActor, SchedulerState, Shutdown, Start,
+    StateChanged, Stop, TickNow, HEARTBEAT,
 };
 pub use sender::{deliver, Deliver, SenderActor};
 pub use status::{write_outcome, RecordOutcome, Recorded, StatusActor};

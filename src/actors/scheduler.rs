@@ -43,6 +43,13 @@ pub struct Stop;
 #[rtype(result = "()")]
 pub struct Flush;
 
+/// This instance is shutting down: it never ticks again, and answers once
+/// no claim of its own can start. Unlike `Stop`, it leaves the fleet's state
+/// alone: the other instances go on.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
 /// Reads the state.
 #[derive(Message)]
 #[rtype(result = "SchedulerState")]
@@ -89,6 +96,8 @@ pub struct SchedulerActor {
     /// Instance scope: the state. Cluster scope: the last state heard of.
     running: bool,
     timer: Option<SpawnHandle>,
+    /// Set by `Shutdown`: no tick any more, whatever happens.
+    shutting_down: bool,
     last_tick_at: Option<DateTime<Utc>>,
     next_tick_at: Option<DateTime<Utc>>,
 }
@@ -111,6 +120,7 @@ impl SchedulerActor {
             interval,
             running,
             timer: None,
+            shutting_down: false,
             last_tick_at: None,
             next_tick_at: None,
         }
@@ -135,7 +145,7 @@ impl SchedulerActor {
     /// Instance scope: ticks now, then every interval, unless already ticking.
     fn start_timer(&mut self, ctx: &mut Context<Self>) {
         self.set_running(true);
-        if self.timer.is_none() {
+        if self.timer.is_none() && !self.shutting_down {
             self.tick();
             self.timer = Some(ctx.run_interval(self.interval, |act, _| act.tick()));
         }
@@ -146,6 +156,9 @@ impl SchedulerActor {
     fn poll(&mut self, ctx: &mut Context<Self>) {
         if let Some(timer) = self.timer.take() {
             ctx.cancel_future(timer);
+        }
+        if self.shutting_down {
+            return;
         }
         self.tick();
         let period = (self.interval / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
@@ -165,6 +178,9 @@ impl SchedulerActor {
     }
 
     fn tick(&mut self) {
+        if self.shutting_down {
+            return;
+        }
         if self.scope == DispatchScope::Instance {
             let now = Utc::now();
             self.last_tick_at = Some(now);
@@ -296,6 +312,22 @@ impl Handler<StateChanged> for SchedulerActor {
     }
 }
 
+impl Handler<Shutdown> for SchedulerActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) -> Self::Result {
+        self.shutting_down = true;
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        if self.scope == DispatchScope::Instance {
+            self.set_running(false);
+            self.next_tick_at = None;
+        }
+        Box::pin(self.flush())
+    }
+}
+
 impl Handler<Flush> for SchedulerActor {
     type Result = ResponseFuture<()>;
 
@@ -328,7 +360,7 @@ impl Handler<TickNow> for SchedulerActor {
     type Result = ResponseActFuture<Self, bool>;
 
     fn handle(&mut self, _: TickNow, _: &mut Self::Context) -> Self::Result {
-        if !self.running {
+        if !self.running || self.shutting_down {
             return Box::pin(fut::ready(false));
         }
         self.last_tick_at = Some(Utc::now());

@@ -234,3 +234,36 @@ async fn instance_scope_lets_each_instance_keep_its_own_rate() {
     );
     assert_eq!(senders(&db).await.len(), 3);
 }
+
+#[actix_web::test]
+async fn shutting_one_instance_down_leaves_the_fleet_running() {
+    let provider = start_provider(None);
+    let pace = [
+        ("DISPATCH_AUTOSTART", "false"),
+        ("DISPATCH_BATCH_SIZE", "2"),
+        ("DISPATCH_INTERVAL_MS", "50"),
+    ];
+    let (mut instances, db) = fleet(2, &provider, &pace).await;
+    insert_messages(&db, 1000).await;
+    assert_eq!(instances[0].post("/api/messaging/start").await, 200);
+    eventually("sends from the fleet", || async {
+        (provider.calls().len() >= 4).then_some(())
+    })
+    .await;
+
+    let status = instances[0].terminate().await;
+
+    assert_eq!(status.code(), Some(0));
+    let running: bool = sqlx::query_scalar("SELECT running FROM dispatch_state")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert!(running, "a graceful shutdown must not stop the fleet");
+    let (_, state) = instances[1].get("/api/messaging/status").await;
+    assert_eq!(state["running"], true);
+    let before = provider.calls().len();
+    eventually("the other instance to go on", || async {
+        (provider.calls().len() > before + 4).then_some(())
+    })
+    .await;
+}
