@@ -214,18 +214,23 @@ pub fn classify(
                     retry_after,
                 }
             }
-            Ok(bytes) => match serde_json::from_slice::<Accepted>(bytes) {
-                Ok(accepted) if !accepted.message_id.trim().is_empty() => {
-                    return ProviderAnswer::Accepted {
-                        message_id: accepted.message_id,
+            Ok(bytes) => {
+                match serde_json::from_slice::<Accepted>(bytes) {
+                    Ok(accepted) if accepted.message_id.chars().any(char::is_control) => {
+                        format!("provider answered {status} with a messageId that holds control characters")
                     }
+                    Ok(accepted) if !accepted.message_id.trim().is_empty() => {
+                        return ProviderAnswer::Accepted {
+                            message_id: accepted.message_id,
+                        }
+                    }
+                    Ok(_) => format!("provider answered {status} with an empty messageId"),
+                    Err(_) => format!(
+                        "provider answered {status} without a messageId: {}",
+                        excerpt(bytes)
+                    ),
                 }
-                Ok(_) => format!("provider answered {status} with an empty messageId"),
-                Err(_) => format!(
-                    "provider answered {status} without a messageId: {}",
-                    excerpt(bytes)
-                ),
-            },
+            }
         };
         return ProviderAnswer::Rejected { reason };
     }
@@ -259,10 +264,17 @@ fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
     Some(wait.min(MAX_RETRY_AFTER))
 }
 
+/// The start of a body, fit for `last_error`: control characters (NUL
+/// among them, which PostgreSQL refuses in text) become spaces.
 fn excerpt(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
-    let mut excerpt: String = text.trim().chars().take(ERROR_EXCERPT_CHARS).collect();
-    if text.trim().chars().count() > ERROR_EXCERPT_CHARS {
+    let text = text.trim();
+    let mut excerpt: String = text
+        .chars()
+        .take(ERROR_EXCERPT_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().count() > ERROR_EXCERPT_CHARS {
         excerpt.push('…');
     }
     excerpt
@@ -397,6 +409,18 @@ mod tests {
             let limited = classify(StatusCode::TOO_MANY_REQUESTS, Some(&value), Ok(b""));
             assert_eq!(limited.retry_after(), Some(MAX_RETRY_AFTER), "{huge}");
         }
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_row() {
+        let ProviderAnswer::Transient { reason, .. } = answer(500, "bad\0thing\r\n") else {
+            panic!("expected a transient failure");
+        };
+        assert!(!reason.chars().any(char::is_control), "{reason:?}");
+        assert!(matches!(
+            answer(202, r#"{"messageId":"a\u0000b"}"#),
+            ProviderAnswer::Rejected { .. }
+        ));
     }
 
     #[test]

@@ -143,10 +143,13 @@ pub async fn claim_due(
 }
 
 /// Writes outcomes with one statement. Each lands only if its row is still
-/// `sending` under the same claim token; returns the ids that landed, the
-/// others having been fenced out by a later claim.
+/// `sending` under the same claim token; returns the `(id, claim_token)` of
+/// those that landed, the others having been fenced out by a later claim.
 #[tracing::instrument(skip_all, fields(outcomes = outcomes.len()))]
-pub async fn record_outcomes(pool: &PgPool, outcomes: &[Outcome]) -> Result<Vec<i64>, sqlx::Error> {
+pub async fn record_outcomes(
+    pool: &PgPool,
+    outcomes: &[Outcome],
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
     let len = outcomes.len();
     let (mut ids, mut tokens, mut statuses) = (
         Vec::with_capacity(len),
@@ -185,7 +188,7 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Outcome]) -> Result<Vec<
         errors.push(error);
         retry_ms.push(retry);
     }
-    let write = sqlx::query_scalar(
+    let write = sqlx::query_as(
         r#"
         UPDATE messages m
         SET status = CASE o.status WHEN 'deferred' THEN 'pending' ELSE o.status END,
@@ -199,7 +202,7 @@ pub async fn record_outcomes(pool: &PgPool, outcomes: &[Outcome]) -> Result<Vec<
         FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::bigint[])
             AS o(id, claim_token, status, provider_message_id, sent_at, last_error, retry_ms)
         WHERE m.id = o.id AND m.claim_token = o.claim_token AND m.status = 'sending'
-        RETURNING m.id
+        RETURNING m.id, m.claim_token
         "#,
     )
     .bind(ids)

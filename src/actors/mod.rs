@@ -29,7 +29,7 @@ pub use scheduler::{
     StateChanged, Stop, TickNow, HEARTBEAT,
 };
 pub use sender::{deliver, Deliver, SenderActor};
-pub use status::{write_outcome, RecordOutcome, Recorded, StatusActor};
+pub use status::{write_outcome, write_outcomes, RecordOutcome, Recorded, StatusActor};
 
 /// Test builds only: a message with this content makes its first delivery
 /// panic inside the sender.

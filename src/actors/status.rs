@@ -116,11 +116,11 @@ impl Handler<RecordOutcome> for StatusActor {
 
 /// Adds the written outcomes to the minute's activity, for the console; a
 /// failure here is logged and changes nothing else.
-async fn record_activity(pool: &PgPool, outcomes: &[Outcome], written: &HashSet<i64>) {
+async fn record_activity(pool: &PgPool, outcomes: &[Outcome], written: &HashSet<(i64, i64)>) {
     let (mut sent, mut retried, mut failed) = (0, 0, 0);
     for outcome in outcomes
         .iter()
-        .filter(|outcome| written.contains(&outcome.id))
+        .filter(|outcome| written.contains(&(outcome.id, outcome.claim_token)))
     {
         match outcome.kind {
             OutcomeKind::Sent { .. } => sent += 1,
@@ -164,12 +164,12 @@ pub async fn write_outcomes(
                         "outcome written after PostgreSQL came back"
                     );
                 }
-                let written: HashSet<i64> = written.into_iter().collect();
+                let written: HashSet<(i64, i64)> = written.into_iter().collect();
                 record_activity(pool, outcomes, &written).await;
                 return outcomes
                     .iter()
                     .map(|outcome| {
-                        if written.contains(&outcome.id) {
+                        if written.contains(&(outcome.id, outcome.claim_token)) {
                             return Recorded::Written;
                         }
                         metrics::counter!("dispatcher_outcomes_fenced_total").increment(1);
@@ -180,6 +180,24 @@ pub async fn write_outcomes(
                         Recorded::FencedOut
                     })
                     .collect();
+            }
+            // PostgreSQL refused the statement itself: trying it again cannot
+            // help, and one bad outcome must not hold back the others.
+            Err(sqlx::Error::Database(error)) if outcomes.len() > 1 => {
+                tracing::warn!(error = %error, outcomes = outcomes.len(), "a batch of outcomes was refused; writing them one by one");
+                let mut recorded = Vec::with_capacity(outcomes.len());
+                for outcome in outcomes {
+                    recorded.push(Box::pin(write_outcome(pool, outcome, give_up_after)).await);
+                }
+                return recorded;
+            }
+            Err(sqlx::Error::Database(error)) => {
+                tracing::error!(
+                    error = %error,
+                    message_id = outcomes.first().map(|o| o.id),
+                    "PostgreSQL refused an outcome; the row will be claimed again after its lease"
+                );
+                return vec![Recorded::GaveUp; outcomes.len()];
             }
             Err(error) if started.elapsed() + wait < give_up_after => {
                 metrics::counter!("dispatcher_outcome_write_retries_total").increment(1);

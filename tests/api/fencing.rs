@@ -143,3 +143,30 @@ async fn a_deferred_claim_goes_back_to_pending_without_counting_an_attempt() {
     assert_eq!((status.as_str(), attempts), ("pending", 0));
     assert!((4.0..=5.0).contains(&wait), "{wait}");
 }
+
+#[actix_web::test]
+async fn one_outcome_postgresql_refuses_does_not_hold_back_its_batch() {
+    use message_dispatcher::actors::write_outcomes;
+    let app = spawn_app_with(TestOptions::default().var("DISPATCH_AUTOSTART", false)).await;
+    app.insert_messages(3).await;
+    let claims = claim_due(&app.db, 3, Duration::from_secs(60), "a", None)
+        .await
+        .unwrap();
+    let mut outcomes: Vec<Outcome> = claims
+        .iter()
+        .map(|c| sent(c.id, c.claim_token, "p"))
+        .collect();
+    // A NUL byte: PostgreSQL refuses it in text, and with it the statement.
+    outcomes[1].kind = OutcomeKind::Failed {
+        error: "bad\0thing".into(),
+    };
+
+    let recorded = write_outcomes(&app.db, &outcomes, Duration::from_secs(1)).await;
+
+    assert_eq!(
+        recorded,
+        [Recorded::Written, Recorded::GaveUp, Recorded::Written]
+    );
+    let statuses: Vec<String> = app.statuses().await.into_iter().map(|(_, s)| s).collect();
+    assert_eq!(statuses, ["sent", "sending", "sent"]);
+}
