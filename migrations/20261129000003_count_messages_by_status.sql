@@ -4,6 +4,10 @@
 -- an update of a shared row, so concurrent writers never wait on each
 -- other). The counts are the sums; the service folds the rows together
 -- every few seconds.
+-- No write to messages may fall between the first counts and the triggers
+-- (instances of the previous version may be running).
+LOCK TABLE messages IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE message_count_deltas (
     status text NOT NULL,
     n      bigint NOT NULL
@@ -41,9 +45,11 @@ CREATE TRIGGER message_counts_on_delete AFTER DELETE ON messages
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION message_count_deltas_record();
 
+-- TRUNCATE, not DELETE: it waits for a fold in progress to commit, and then
+-- takes the fold's new rows too.
 CREATE FUNCTION message_count_deltas_reset() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    DELETE FROM message_count_deltas;
+    TRUNCATE message_count_deltas;
     RETURN NULL;
 END
 $$;

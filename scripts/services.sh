@@ -11,6 +11,8 @@ LOCAL="$ROOT/.local"
 LOCAL_PG_PORT=${LOCAL_PG_PORT:-55432}
 LOCAL_REDIS_PORT=${LOCAL_REDIS_PORT:-56379}
 
+mkdir -p "$LOCAL"
+
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
@@ -104,6 +106,11 @@ ensure_redis() {
     REDIS_URL="redis://127.0.0.1:$LOCAL_REDIS_PORT"
   fi
   export REDIS_URL
+}
+
+# psql, which the scripts use to create, seed and drop databases.
+ensure_psql() {
+  command -v psql >/dev/null || apt_install "psql" postgresql-client
 }
 
 # psql against the server, with a database name.

@@ -16,6 +16,11 @@ const PAGE: &str = include_str!("console/index.html");
 pub async fn console() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .insert_header(("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; img-src 'self' data:"))
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; \
+             img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
         .body(PAGE)
 }
