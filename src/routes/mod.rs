@@ -78,6 +78,8 @@ impl Modify for BearerAuth {
 /// Registers every route, documented.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(console::console)
+        .service(console::style)
+        .service(console::script)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)

@@ -7,8 +7,10 @@ use serde_json::{json, Value};
 use crate::helpers::{spawn_app, TestApp};
 
 /// Every route of the service, as its README and the SPEC list them.
-const SERVED: [(&str, &str); 13] = [
+const SERVED: [(&str, &str); 15] = [
     ("get", "/"),
+    ("get", "/console.css"),
+    ("get", "/console.js"),
     ("get", "/api/messaging/activity"),
     ("post", "/api/messages/{id}/retry"),
     ("post", "/api/messaging/start"),
@@ -54,10 +56,10 @@ async fn call(app: &TestApp, method: &str, path: &str, id: i64) -> (u16, Value) 
             .await
         }
         "post" => app.post(&path, &json!({})).await,
-        "get" if path == "/" => {
+        "get" if path == "/" || path.starts_with("/console.") => {
             let mut response = app
                 .api
-                .get(format!("{}/", app.address))
+                .get(format!("{}{path}", app.address))
                 .send()
                 .await
                 .unwrap();
