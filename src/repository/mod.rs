@@ -1,0 +1,43 @@
+//! Every SQL statement of the service, as plain async functions over a pool,
+//! one file per concern.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+mod fleet;
+mod messages;
+mod pipeline;
+mod stats;
+
+pub use fleet::*;
+pub use messages::*;
+pub use pipeline::*;
+pub use stats::*;
+
+/// The longest the pipeline waits for one statement.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Gives up on a statement after [`STATEMENT_TIMEOUT`], so that a server that
+/// froze or a network that went silent cannot hang the pipeline.
+async fn bounded<T>(
+    statement: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    tokio::time::timeout(STATEMENT_TIMEOUT, statement)
+        .await
+        .map_err(|_| {
+            sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer from PostgreSQL within {STATEMENT_TIMEOUT:?}"),
+            ))
+        })?
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Whether PostgreSQL answers.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+}
