@@ -109,6 +109,11 @@ impl FromStr for DispatchScope {
     }
 }
 
+/// The shortest lease the service keeps: renewed every third of it, a lease
+/// must outlast a few statement round trips, a busy pool and a pause of the
+/// process. A shorter `LEASE_MS` is raised to it.
+pub const MIN_LEASE: Duration = Duration::from_secs(1);
+
 /// Every setting of the service.
 #[derive(Envconfig, Debug, Clone)]
 pub struct Settings {
@@ -249,7 +254,7 @@ impl Settings {
             );
         }
         let dispatch = &self.dispatch;
-        let ranges: [(&str, u64, u64, u64); 8] = [
+        let ranges: [(&str, u64, u64, u64); 9] = [
             (
                 "PROVIDER_TIMEOUT_MS",
                 self.provider.timeout_ms,
@@ -277,6 +282,7 @@ impl Settings {
             ),
             ("MAX_ATTEMPTS", dispatch.max_attempts.into(), 1, 1000),
             ("RETRY_BASE_MS", dispatch.retry_base_ms, 1, 86_400_000),
+            ("LEASE_MS", dispatch.lease_ms, 1, 86_400_000),
             ("CACHE_TTL_SECS", self.redis.ttl_secs, 1, 31_536_000),
         ];
         for (name, value, min, max) in ranges {
@@ -285,13 +291,6 @@ impl Settings {
                     "{name} must be between {min} and {max}, got {value}"
                 ));
             }
-        }
-        if dispatch.lease_ms < self.provider.timeout_ms.saturating_mul(2) {
-            return fail(format!(
-                "LEASE_MS ({}) must be at least twice PROVIDER_TIMEOUT_MS ({}), or a slow call's \
-                 message could be claimed again while still in flight",
-                dispatch.lease_ms, self.provider.timeout_ms
-            ));
         }
         match &self.dispatch.instance_id {
             Some(id) if id.trim().is_empty() => {
@@ -324,6 +323,12 @@ impl DispatchSettings {
     pub fn capacity(&self) -> u32 {
         self.sender_pool_size
             .saturating_mul(self.sender_concurrency)
+    }
+
+    /// How long a claim lasts between two renewals: `LEASE_MS`, or
+    /// [`MIN_LEASE`] when that is shorter.
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms).max(MIN_LEASE)
     }
 
     /// The name of this instance in logs, claims and status.
@@ -404,9 +409,14 @@ mod tests {
     }
 
     #[test]
-    fn a_lease_shorter_than_a_call_is_refused() {
-        let error = error_of(&[("LEASE_MS", "15000"), ("PROVIDER_TIMEOUT_MS", "10000")]);
-        assert!(error.contains("LEASE_MS"), "{error}");
+    fn a_lease_shorter_than_a_call_is_allowed_and_a_tiny_one_is_raised() {
+        for lease in ["3000", "5000", "15000"] {
+            let settings = Settings::from_map(&vars(&[("LEASE_MS", lease)])).unwrap();
+            assert_eq!(settings.dispatch.lease().as_millis().to_string(), lease);
+        }
+        let tiny = Settings::from_map(&vars(&[("LEASE_MS", "1")])).unwrap();
+        assert_eq!(tiny.dispatch.lease(), MIN_LEASE);
+        assert!(error_of(&[("LEASE_MS", "0")]).contains("LEASE_MS"));
     }
 
     #[test]

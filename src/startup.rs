@@ -19,8 +19,8 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::actors::{
-    follow_cluster_state, CacheActor, ClaimPolicy, FetcherActor, Flush, FlushCache, SchedulerActor,
-    SenderActor, Shutdown, StatusActor, TickNow,
+    follow_cluster_state, CacheActor, ClaimPolicy, FetcherActor, Flush, FlushCache, LeaseKeeper,
+    Leases, SchedulerActor, SenderActor, Shutdown, StatusActor, TickNow,
 };
 use crate::cache::{self, RedisPool};
 use crate::configuration::{DispatchScope, Settings};
@@ -191,6 +191,27 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Says once, at start, how the leases keep a claim from being taken over
+/// while its call runs, whatever `LEASE_MS` and `PROVIDER_TIMEOUT_MS` are.
+fn log_lease(settings: &Settings) {
+    let dispatch = &settings.dispatch;
+    let lease = dispatch.lease();
+    if lease.as_millis() > u128::from(dispatch.lease_ms) {
+        tracing::warn!(
+            lease_ms = dispatch.lease_ms,
+            raised_to_ms = lease.as_millis() as u64,
+            "LEASE_MS is below the shortest lease that renewals can keep; raised"
+        );
+    }
+    tracing::info!(
+        lease_ms = lease.as_millis() as u64,
+        renewed_every_ms = LeaseKeeper::period(lease).as_millis() as u64,
+        provider_timeout_ms = settings.provider.timeout_ms,
+        "claims are leased and renewed while their call is in flight: a call may outlast \
+         LEASE_MS, and a crashed instance's claims are taken over one lease after its last renewal"
+    );
+}
+
 /// The actors, and the slots that bound the sends in flight.
 #[derive(Clone)]
 pub struct Pipeline {
@@ -210,7 +231,8 @@ impl Pipeline {
     /// cluster scope).
     fn start(settings: &Settings, pool: PgPool, redis: Option<RedisPool>, running: bool) -> Self {
         let dispatch = &settings.dispatch;
-        let lease = Duration::from_millis(dispatch.lease_ms);
+        let lease = dispatch.lease();
+        log_lease(settings);
 
         let status = Supervisor::start({
             let pool = pool.clone();
@@ -250,6 +272,12 @@ impl Pipeline {
             })
             .collect();
 
+        let leases = Leases::default();
+        Supervisor::start({
+            let (pool, leases) = (pool.clone(), leases.clone());
+            move |_| LeaseKeeper::new(pool, leases, lease)
+        });
+
         let capacity = dispatch.capacity();
         let slots = Arc::new(Semaphore::new(capacity as usize));
         let fetcher = Supervisor::start({
@@ -260,7 +288,7 @@ impl Pipeline {
                 turn: (dispatch.scope == DispatchScope::Cluster).then(|| dispatch.interval()),
             };
             let (pool, slots) = (pool.clone(), slots.clone());
-            move |_| FetcherActor::new(pool, senders, slots, policy, gate)
+            move |_| FetcherActor::new(pool, senders, slots, policy, gate, leases)
         });
         let scheduler = Supervisor::start({
             let (fetcher, pool) = (fetcher.clone(), pool.clone());

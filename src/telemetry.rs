@@ -82,10 +82,21 @@ fn describe() {
         Unit::Seconds,
         "Time of one provider call, answer read."
     );
-    describe_histogram!("dispatcher_claim_batch_size", "Rows claimed by one tick.");
+    describe_histogram!(
+        "dispatcher_claim_batch_size",
+        "Rows claimed by one tick that claimed any."
+    );
     describe_counter!(
         "dispatcher_ticks_total",
-        "Ticks, by result: claimed, skipped (busy, paused) or failed (PostgreSQL)."
+        "Ticks, by result: claimed (rows taken), empty (nothing due, fleet stopped or not this instance's turn), skipped (busy, paused) or failed (PostgreSQL)."
+    );
+    describe_counter!(
+        "dispatcher_lease_renewals_total",
+        "Renewals of the leases of in-flight claims, by result: renewed or failed."
+    );
+    describe_counter!(
+        "dispatcher_leases_lost_total",
+        "In-flight claims found taken over by another claim when renewing."
     );
     describe_gauge!(
         "dispatcher_scheduler_running",

@@ -3,7 +3,8 @@
 //! Takes `Tick` from the `SchedulerActor` and `Barrier` from its `Stop`.
 //! Claims at most `DISPATCH_BATCH_SIZE` rows, and never more than the sender
 //! pool has free slots for; sends each claimed row to a `SenderActor` as
-//! `Deliver`, with the slot it occupies until its outcome is written.
+//! `Deliver`, with the slot it occupies and the hold on its lease (renewed by
+//! the `LeaseKeeper`) until its outcome is written.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
 use super::guarded;
+use super::lease::Leases;
 use super::sender::Deliver;
 use crate::provider::ProviderGate;
 use crate::repository::{self, ClaimedMessage};
@@ -74,6 +76,7 @@ pub struct FetcherActor {
     slots: Arc<Semaphore>,
     policy: ClaimPolicy,
     gate: ProviderGate,
+    leases: Leases,
     #[cfg(feature = "fault-injection")]
     panic_on_next_claim: bool,
 }
@@ -86,6 +89,7 @@ impl FetcherActor {
         slots: Arc<Semaphore>,
         policy: ClaimPolicy,
         gate: ProviderGate,
+        leases: Leases,
     ) -> Self {
         FetcherActor {
             pool,
@@ -94,6 +98,7 @@ impl FetcherActor {
             slots,
             policy,
             gate,
+            leases,
             #[cfg(feature = "fault-injection")]
             panic_on_next_claim: false,
         }
@@ -113,9 +118,11 @@ impl FetcherActor {
             );
             let sender = &self.senders[self.next_sender % self.senders.len()];
             self.next_sender = self.next_sender.wrapping_add(1);
+            let lease = self.leases.hold(message.id, message.claim_token);
             sender.do_send(Deliver {
                 message,
                 slot,
+                lease,
                 span,
             });
         }
@@ -181,21 +188,29 @@ impl Handler<Tick> for FetcherActor {
                 .map(move |claimed, act, ctx| {
                     let _entered = span.enter();
                     match claimed {
+                        Ok(Ok(messages)) if messages.is_empty() => {
+                            // Nothing due, or (cluster scope) the fleet is
+                            // stopped or another instance has the turn.
+                            metrics::counter!("dispatcher_ticks_total", "result" => "empty")
+                                .increment(1);
+                        }
                         Ok(Ok(messages)) => {
-                            metrics::counter!("dispatcher_ticks_total", "result" => "claimed").increment(1);
-                            metrics::histogram!("dispatcher_claim_batch_size").record(messages.len() as f64);
-                            if !messages.is_empty() {
-                                let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
-                                tracing::info!(claimed = messages.len(), ids = ?ids, "claimed a batch");
-                            }
+                            metrics::counter!("dispatcher_ticks_total", "result" => "claimed")
+                                .increment(1);
+                            metrics::histogram!("dispatcher_claim_batch_size")
+                                .record(messages.len() as f64);
+                            let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
+                            tracing::info!(claimed = messages.len(), ids = ?ids, "claimed a batch");
                             act.dispatch(messages, slots);
                         }
                         Ok(Err(error)) => {
-                            metrics::counter!("dispatcher_ticks_total", "result" => "failed").increment(1);
+                            metrics::counter!("dispatcher_ticks_total", "result" => "failed")
+                                .increment(1);
                             tracing::warn!(error = %error, "tick skipped: the claim failed")
                         }
                         Err(_) => {
-                            metrics::counter!("dispatcher_ticks_total", "result" => "failed").increment(1);
+                            metrics::counter!("dispatcher_ticks_total", "result" => "failed")
+                                .increment(1);
                             tracing::error!("the claim panicked; restarting the fetcher");
                             ctx.stop();
                         }

@@ -4,6 +4,7 @@
 //! HTTP handlers --Start/Stop/GetState--> SchedulerActor --Tick, Barrier--> FetcherActor
 //! NOTIFY dispatch_state --StateChanged--> SchedulerActor
 //! FetcherActor --claims due rows--> SenderActor pool --POST--> provider
+//!              --holds each claim in Leases--> LeaseKeeper (renews them)
 //! SenderActor --RecordOutcome--> StatusActor (PostgreSQL)
 //!             --CacheDelivery--> CacheActor (Redis, when configured)
 //! ```
@@ -16,6 +17,7 @@
 
 mod cache;
 mod fetcher;
+mod lease;
 mod scheduler;
 mod sender;
 mod status;
@@ -24,6 +26,7 @@ pub use cache::{CacheActor, CacheDelivery, FlushCache};
 #[cfg(feature = "fault-injection")]
 pub use fetcher::PanicOnNextClaim;
 pub use fetcher::{Barrier, ClaimPolicy, FetcherActor, Tick};
+pub use lease::{Held, LeaseKeeper, Leases};
 pub use scheduler::{
     follow_cluster_state, Flush, GetState, SchedulerActor, SchedulerState, Shutdown, Start,
     StateChanged, Stop, TickNow, HEARTBEAT,

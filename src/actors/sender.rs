@@ -3,7 +3,8 @@
 //! Takes `Deliver` from the `FetcherActor`. Posts the message with its own
 //! awc client, decides the row's next state, sends `RecordOutcome` to the
 //! `StatusActor` and waits for it, then `CacheDelivery` to the `CacheActor`
-//! on success. Frees the message's slot once its outcome is written.
+//! on success. Frees the message's slot and lets go of its lease once its
+//! outcome is written.
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use super::cache::{CacheActor, CacheDelivery};
+use super::lease::Held;
 use super::status::{RecordOutcome, StatusActor};
 use crate::domain::{Outcome, OutcomeKind};
 use crate::provider::{ProviderClient, ProviderGate};
@@ -25,6 +27,8 @@ pub struct Deliver {
     /// Held until the outcome is written: the fetcher claims no more rows
     /// than there are free slots.
     pub slot: OwnedSemaphorePermit,
+    /// Keeps the claim's lease renewed until the outcome is written.
+    pub lease: Held,
     pub span: tracing::Span,
 }
 
@@ -72,6 +76,7 @@ impl Handler<Deliver> for SenderActor {
         let Deliver {
             message,
             slot,
+            lease,
             span,
         } = request;
         let (client, gate) = (self.client.clone(), self.gate.clone());
@@ -96,7 +101,7 @@ impl Handler<Deliver> for SenderActor {
             if let (Some(cache), Some(entry)) = (cache, cache_entry) {
                 cache.do_send(entry);
             }
-            drop(slot);
+            drop((slot, lease));
         };
         Box::pin(journey.instrument(span))
     }

@@ -23,14 +23,20 @@ const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 async fn bounded<T>(
     statement: impl std::future::Future<Output = Result<T, sqlx::Error>>,
 ) -> Result<T, sqlx::Error> {
-    tokio::time::timeout(STATEMENT_TIMEOUT, statement)
-        .await
-        .map_err(|_| {
-            sqlx::Error::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no answer from PostgreSQL within {STATEMENT_TIMEOUT:?}"),
-            ))
-        })?
+    bounded_by(STATEMENT_TIMEOUT, statement).await
+}
+
+/// Gives up on a statement after `limit`, with an I/O time-out error.
+pub async fn bounded_by<T>(
+    limit: Duration,
+    statement: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    tokio::time::timeout(limit, statement).await.map_err(|_| {
+        sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer from PostgreSQL within {limit:?}"),
+        ))
+    })?
 }
 
 fn millis(duration: Duration) -> i64 {

@@ -78,6 +78,44 @@ pub async fn claim_due(
     Ok(claimed)
 }
 
+/// Extends the lease of claims still in flight to `lease` from now, with one
+/// statement. A claim is renewed only while its row is `sending` under the
+/// same claim token; rows locked by another statement are skipped, never
+/// waited for (an outcome being written, or a claim taking the row over), so
+/// a renewal never deadlocks with either. Returns the ids that another claim
+/// has taken over: their lease is lost.
+#[tracing::instrument(skip_all, fields(claims = claims.len()))]
+pub async fn renew_leases(
+    pool: &PgPool,
+    claims: &[(i64, i64)],
+    lease: Duration,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let (ids, tokens): (Vec<i64>, Vec<i64>) = claims.iter().copied().unzip();
+    let renew = sqlx::query_scalar(
+        r#"
+        WITH held AS (
+            SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS h(id, claim_token)
+        ), live AS (
+            SELECT m.id FROM messages m JOIN held USING (id)
+            WHERE m.claim_token = held.claim_token AND m.status = 'sending'
+            FOR UPDATE OF m SKIP LOCKED
+        ), renewed AS (
+            UPDATE messages m
+            SET due_at = now() + $3 * interval '1 millisecond'
+            FROM live
+            WHERE m.id = live.id
+        )
+        SELECT held.id FROM held JOIN messages m USING (id)
+        WHERE m.claim_token <> held.claim_token
+        "#,
+    )
+    .bind(ids)
+    .bind(tokens)
+    .bind(millis(lease))
+    .fetch_all(pool);
+    bounded(renew).await
+}
+
 /// Writes outcomes with one statement. Each lands only if its row is still
 /// `sending` under the same claim token; returns the `(id, claim_token)` of
 /// those that landed, the others having been fenced out by a later claim.

@@ -159,6 +159,16 @@ impl Fallback {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value. The scheme is
+/// case-insensitive and may be followed by more than one space (RFC 9110,
+/// section 11.1; RFC 6750, section 2.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
+}
+
 /// With `API_KEY` set, answers 401 unless the request carries
 /// `Authorization: Bearer <key>` with a key it accepts, compared in
 /// constant time.
@@ -172,7 +182,7 @@ async fn require_api_key(
                 .headers()
                 .get(AUTHORIZATION)
                 .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.strip_prefix("Bearer "))
+                .and_then(bearer_token)
                 .unwrap_or_default();
             let valid = state.api_keys.iter().fold(false, |valid, key| {
                 valid | bool::from(presented.as_bytes().ct_eq(key.expose().as_bytes()))
@@ -183,4 +193,20 @@ async fn require_api_key(
         }
     }
     next.call(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer k3y", "bearer k3y", "BEARER k3y", "Bearer   k3y"] {
+            assert_eq!(bearer_token(value), Some("k3y"), "{value:?}");
+        }
+        for value in ["Basic k3y", "Bearerk3y", "k3y", "Bearer"] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
+        assert_eq!(bearer_token("Bearer "), Some(""));
+    }
 }

@@ -10,6 +10,7 @@ mod dispatch;
 mod fencing;
 mod health;
 mod helpers;
+mod leases;
 mod messages;
 mod metrics;
 mod openapi;

@@ -119,14 +119,17 @@ async fn with_an_api_key_the_api_requires_it_and_health_stays_open() {
         .await
         .unwrap();
     assert_eq!(wrong.status(), 401);
-    let right = app
-        .api
-        .get(format!("{}/api/messaging/status", app.address))
-        .insert_header(("Authorization", "Bearer sesame"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(right.status(), 200);
+    // The scheme is case-insensitive (RFC 9110, section 11.1).
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let right = app
+            .api
+            .get(format!("{}/api/messaging/status", app.address))
+            .insert_header(("Authorization", format!("{scheme} sesame")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(right.status(), 200, "{scheme}");
+    }
     assert_eq!(app.get("/healthz").await.0, 200);
     assert_eq!(app.get("/readyz").await.0, 200);
 }

@@ -1,12 +1,20 @@
 //! Prometheus metrics.
 
-use crate::helpers::spawn_app;
+use crate::crash::service_vars;
+use crate::helpers::{create_database, eventually, insert_messages, spawn_app, start_provider};
+use crate::process::ServiceProcess;
 
 /// The value of a sample line `name{labels} value`, summed over label sets.
 fn sample(text: &str, name: &str) -> f64 {
+    labelled(text, name, "")
+}
+
+/// [`sample`] over the lines whose labels contain `labels`.
+fn labelled(text: &str, name: &str, labels: &str) -> f64 {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .filter(|line| line.split([' ', '{']).next() == Some(name))
+        .filter(|line| line.contains(labels))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -54,4 +62,45 @@ async fn metrics_count_sends_calls_ticks_and_the_queue() {
     assert!(after.contains("dispatcher_queue_depth{status=\"pending\"}"));
     assert!(after.contains("dispatcher_scheduler_running"));
     assert!(after.contains("# HELP dispatcher_messages_sent_total"));
+}
+
+#[actix_web::test]
+async fn a_stopped_fleet_counts_its_polls_as_empty_ticks_never_as_claimed_ones() {
+    let provider = start_provider(None);
+    let database_url = create_database().await;
+    let service = ServiceProcess::start(&service_vars(
+        &database_url,
+        &provider,
+        &[
+            ("DISPATCH_SCOPE", "cluster"),
+            ("DISPATCH_AUTOSTART", "false"),
+            ("DISPATCH_INTERVAL_MS", "100"),
+        ],
+    ))
+    .await;
+    let db = sqlx::PgPool::connect(&database_url).await.unwrap();
+    insert_messages(&db, 2).await;
+
+    let stopped = eventually("a few polls of the stopped fleet", || async {
+        let text = service.get_text("/metrics").await;
+        (labelled(&text, "dispatcher_ticks_total", r#"result="empty""#) >= 5.0).then_some(text)
+    })
+    .await;
+    assert_eq!(
+        labelled(&stopped, "dispatcher_ticks_total", r#"result="claimed""#),
+        0.0
+    );
+    assert_eq!(sample(&stopped, "dispatcher_claim_batch_size_count"), 0.0);
+
+    assert_eq!(service.post("/api/messaging/start").await, 200);
+    let running = eventually("the claiming tick counted", || async {
+        let text = service.get_text("/metrics").await;
+        (labelled(&text, "dispatcher_ticks_total", r#"result="claimed""#) == 1.0).then_some(text)
+    })
+    .await;
+    assert_eq!(sample(&running, "dispatcher_claim_batch_size_count"), 1.0);
+    eventually("both messages posted", || async {
+        (provider.stats().distinct_keys == 2).then_some(())
+    })
+    .await;
 }

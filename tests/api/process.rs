@@ -93,13 +93,28 @@ impl ServiceProcess {
         let _ = self.child.wait();
     }
 
-    /// SIGTERM, then waits for the exit.
-    pub async fn terminate(&mut self) -> ExitStatus {
+    /// Sends a signal by name (`STOP`, `CONT`, ...).
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
             .unwrap();
-        assert!(status.success(), "kill -TERM");
+        assert!(status.success(), "kill -{name}");
+    }
+
+    /// SIGSTOP: the process freezes, its sockets open, as in a long pause.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// SIGCONT: the process goes on where it stopped.
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub async fn terminate(&mut self) -> ExitStatus {
+        self.signal("TERM");
         let child = &mut self.child;
         eventually("the service to exit", || {
             let exited = child.try_wait().unwrap();
@@ -123,6 +138,18 @@ impl ServiceProcess {
             .expect("GET");
         let body = response.json::<Value>().await.unwrap_or(Value::Null);
         (response.status().as_u16(), body)
+    }
+
+    /// `GET` a path; the body as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let client = awc::Client::default();
+        let mut response = client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("GET");
+        let body = response.body().limit(1 << 22).await.expect("a body");
+        String::from_utf8_lossy(&body).into_owned()
     }
 
     /// `POST` with an empty JSON body; the status.
