@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use actix_web::http::header::{HeaderName, HeaderValue, HttpDate, RETRY_AFTER};
+use actix_web::http::header::{HeaderName, HeaderValue, HttpDate, CONTENT_LENGTH, RETRY_AFTER};
 use actix_web::http::StatusCode;
 use awc::error::{PayloadError, SendRequestError};
 use serde::{Deserialize, Serialize};
@@ -107,6 +107,7 @@ struct Accepted {
 pub struct ProviderClient {
     client: awc::Client,
     url: String,
+    timeout: Duration,
 }
 
 impl ProviderClient {
@@ -133,6 +134,7 @@ impl ProviderClient {
         ProviderClient {
             client: builder.finish(),
             url: settings.url.clone(),
+            timeout: settings.timeout(),
         }
     }
 
@@ -144,7 +146,11 @@ impl ProviderClient {
             content: &message.content,
         };
         let started = std::time::Instant::now();
-        let answer = self.call(message, &body).await;
+        // One bound for the whole call, answer read included: a provider
+        // that trickles its answer cannot hold the call past the time-out.
+        let answer = tokio::time::timeout(self.timeout, self.call(message, &body))
+            .await
+            .unwrap_or_else(|_| timed_out());
         metrics::histogram!("dispatcher_provider_call_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         answer
@@ -161,6 +167,10 @@ impl ProviderClient {
         };
         let status = response.status();
         let retry_after = response.headers().get(RETRY_AFTER).cloned();
+        let announced = response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
         let body = response
             .body()
             .limit(MAX_ANSWER_BYTES)
@@ -168,6 +178,15 @@ impl ProviderClient {
             .map_err(|error| match error {
                 PayloadError::Overflow => BodyError::TooLarge,
                 other => BodyError::Unreadable(other.to_string()),
+            })
+            .and_then(|body| match announced {
+                // A connection reset in the middle of the body can end it
+                // without an error: the length tells.
+                Some(length) if body.len() < length => Err(BodyError::Unreadable(format!(
+                    "the answer was cut short after {} of {length} bytes",
+                    body.len()
+                ))),
+                _ => Ok(body),
             });
         classify(
             status,
@@ -177,9 +196,18 @@ impl ProviderClient {
     }
 }
 
+fn timed_out() -> ProviderAnswer {
+    ProviderAnswer::Transient {
+        reason: TIMED_OUT.to_owned(),
+        retry_after: None,
+    }
+}
+
+const TIMED_OUT: &str = "provider did not answer in time";
+
 fn transport_failure(error: &SendRequestError) -> ProviderAnswer {
     let reason = match error {
-        SendRequestError::Timeout => "provider did not answer in time".to_owned(),
+        SendRequestError::Timeout => TIMED_OUT.to_owned(),
         SendRequestError::Connect(error) => format!("could not connect to the provider: {error}"),
         other => format!("provider call failed: {other}"),
     };

@@ -15,8 +15,11 @@ pub use messages::*;
 pub use pipeline::*;
 pub use stats::*;
 
-/// The longest the pipeline waits for one statement.
-const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest the pipeline waits for one statement: its statements take
+/// milliseconds, so a statement that has not answered by then went into a
+/// silent network or a frozen server, and is given up (PostgreSQL's own
+/// `statement_timeout`, 30 s, bounds every statement on the server's side).
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Gives up on a statement after [`STATEMENT_TIMEOUT`], so that a server that
 /// froze or a network that went silent cannot hang the pipeline.

@@ -1,5 +1,7 @@
 //! Start, stop and status of automatic sending.
 
+use std::time::Duration;
+
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -34,18 +36,24 @@ pub struct MessagingStatus {
     oldest_pending_at: Option<DateTime<Utc>>,
 }
 
+/// The longest the answer of start, stop and status waits for its counts:
+/// without PostgreSQL it still answers, with the counts null.
+const COUNTS_TIMEOUT: Duration = Duration::from_secs(2);
+
 async fn answer(state: &AppState, scheduler: SchedulerState) -> HttpResponse {
-    let counts = match repository::count_by_status(&state.pool).await {
-        Ok(counts) => Some(counts),
-        Err(error) => {
-            tracing::warn!(error = %error, "could not count messages");
-            None
-        }
-    };
-    let instances = repository::live_instances(&state.pool, HEARTBEAT * 3)
-        .await
+    let pool = &state.pool;
+    let (counts, instances, oldest_pending_at) = futures_util::join!(
+        repository::bounded_by(COUNTS_TIMEOUT, repository::count_by_status(pool)),
+        repository::bounded_by(
+            COUNTS_TIMEOUT,
+            repository::live_instances(pool, HEARTBEAT * 3)
+        ),
+        repository::bounded_by(COUNTS_TIMEOUT, repository::oldest_pending(pool)),
+    );
+    let counts = counts
+        .inspect_err(|error| tracing::warn!(error = %error, "could not count messages"))
         .ok();
-    let oldest_pending_at = repository::oldest_pending(&state.pool).await.ok().flatten();
+    let (instances, oldest_pending_at) = (instances.ok(), oldest_pending_at.ok().flatten());
     HttpResponse::Ok().json(MessagingStatus {
         scheduler,
         scope: state.scope,

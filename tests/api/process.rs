@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::helpers::eventually;
+use crate::helpers::{eventually, eventually_within};
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
@@ -114,9 +114,15 @@ impl ServiceProcess {
 
     /// SIGTERM, then waits for the exit.
     pub async fn terminate(&mut self) -> ExitStatus {
+        self.terminate_within(std::time::Duration::from_secs(10))
+            .await
+    }
+
+    /// SIGTERM, then waits for the exit, for at most `limit`.
+    pub async fn terminate_within(&mut self, limit: std::time::Duration) -> ExitStatus {
         self.signal("TERM");
         let child = &mut self.child;
-        eventually("the service to exit", || {
+        eventually_within(limit, "the service to exit", || {
             let exited = child.try_wait().unwrap();
             async move { exited }
         })
