@@ -25,3 +25,4 @@ mod scheduler;
 mod schema;
 mod sent_list;
 mod shutdown;
+mod soak;

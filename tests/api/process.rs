@@ -75,6 +75,11 @@ impl ServiceProcess {
         }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Log lines whose message contains `needle`.
     pub fn log_count(&self, needle: &str) -> usize {
         let logs = self.logs.lock().unwrap();
