@@ -28,36 +28,93 @@ fn port_open(port: u16) -> bool {
 pub struct ServiceProcess {
     child: Child,
     pub address: String,
+    /// Every line it wrote, stdout and stderr: JSON log lines as objects.
     logs: Arc<Mutex<Vec<Value>>>,
+    /// The secrets it was given, none of which may appear in a line.
+    secrets: Vec<String>,
+    api_key: String,
+}
+
+/// A secret no log line could hold by chance.
+fn secret(what: &str) -> String {
+    format!("{what}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// `url` with a password, unless it has one: PostgreSQL with trust
+/// authentication never asks for it, and the service must still never
+/// print it.
+fn with_password(url: &str, password: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) if !rest.split('/').next().unwrap_or("").contains('@') => {
+            format!("{scheme}://postgres:{password}@{rest}")
+        }
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((user, host)) if !user.contains(':') => {
+                format!("{scheme}://{user}:{password}@{host}")
+            }
+            _ => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }
 
 impl ServiceProcess {
-    /// Starts the binary with these variables (on top of JSON logs and a
-    /// random port) and waits until it listens.
+    /// Starts the binary with these variables (on top of JSON logs, a random
+    /// port, and secrets of its own for `API_KEY`, `PROVIDER_AUTH_KEY` and
+    /// the password of `DATABASE_URL` unless the test sets them) and waits
+    /// until it listens.
     pub async fn start(vars: &[(String, String)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_message-dispatcher"));
+        let (api_key, provider_key) = (secret("api-key"), secret("provider-key"));
         command
             .env_clear()
             .env("HTTP_ADDR", "127.0.0.1:0")
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
+            .env("API_KEY", &api_key)
+            .env("PROVIDER_AUTH_KEY", &provider_key)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
+        let mut secrets = vec![api_key.clone(), provider_key];
+        let db_password = secret("db-password");
         for (name, value) in vars {
-            command.env(name, value);
+            if name == "DATABASE_URL" {
+                let url = with_password(value, &db_password);
+                if url != *value {
+                    secrets.push(db_password.clone());
+                }
+                command.env(name, url);
+            } else {
+                command.env(name, value);
+            }
         }
+        for (name, value) in vars {
+            if ["API_KEY", "PROVIDER_AUTH_KEY", "REDIS_URL"].contains(&name.as_str())
+                && !value.is_empty()
+            {
+                secrets.push(value.clone());
+            }
+        }
+        let api_key = vars
+            .iter()
+            .find(|(name, _)| name == "API_KEY")
+            .map_or(api_key, |(_, value)| value.clone());
         let mut child = command.spawn().expect("the service binary starts");
         let logs = Arc::new(Mutex::new(Vec::new()));
         let stdout = child.stdout.take().expect("piped stdout");
-        std::thread::spawn({
+        let stderr = child.stderr.take().expect("piped stderr");
+        for output in [
+            Box::new(stdout) as Box<dyn std::io::Read + Send>,
+            Box::new(stderr),
+        ] {
             let logs = logs.clone();
-            move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            std::thread::spawn(move || {
+                for line in BufReader::new(output).lines().map_while(Result::ok) {
                     let entry = serde_json::from_str(&line).unwrap_or(Value::String(line));
                     logs.lock().unwrap().push(entry);
                 }
-            }
-        });
+            });
+        }
         let port = eventually("the service to listen", || {
             let logs = logs.clone();
             async move {
@@ -72,7 +129,28 @@ impl ServiceProcess {
             child,
             address: format!("http://127.0.0.1:{port}"),
             logs,
+            secrets,
+            api_key,
         }
+    }
+
+    /// Panics on the first line that holds one of its secrets.
+    pub fn assert_no_secret_logged(&self) {
+        let logs = self.logs.lock().unwrap();
+        for entry in logs.iter() {
+            let line = entry.to_string();
+            for secret in &self.secrets {
+                assert!(
+                    !line.contains(secret.as_str()),
+                    "a secret in a log line of {}: {line}",
+                    self.address
+                );
+            }
+        }
+    }
+
+    fn authorization(&self) -> (&'static str, String) {
+        ("Authorization", format!("Bearer {}", self.api_key))
     }
 
     /// Its process id.
@@ -144,6 +222,7 @@ impl ServiceProcess {
         let client = awc::Client::default();
         let mut response = client
             .get(format!("{}{path}", self.address))
+            .insert_header(self.authorization())
             .send()
             .await
             .expect("GET");
@@ -156,6 +235,7 @@ impl ServiceProcess {
         let client = awc::Client::default();
         let mut response = client
             .get(format!("{}{path}", self.address))
+            .insert_header(self.authorization())
             .send()
             .await
             .expect("GET");
@@ -168,6 +248,7 @@ impl ServiceProcess {
         let client = awc::Client::default();
         let response = client
             .post(format!("{}{path}", self.address))
+            .insert_header(self.authorization())
             .send_json(&serde_json::json!({}))
             .await
             .expect("POST");
@@ -183,6 +264,9 @@ impl Drop for ServiceProcess {
             for entry in self.logs.lock().unwrap().iter() {
                 eprintln!("{entry}");
             }
+        } else {
+            // Whatever the test did to it, no line may hold a secret.
+            self.assert_no_secret_logged();
         }
     }
 }
@@ -190,6 +274,8 @@ impl Drop for ServiceProcess {
 /// A Redis server of the test's own, on a free port.
 pub struct PrivateRedis {
     pub port: u16,
+    /// `requirepass`: the service must never print it.
+    password: String,
     child: Option<Child>,
 }
 
@@ -198,15 +284,16 @@ impl PrivateRedis {
     pub async fn start() -> Self {
         let mut redis = PrivateRedis {
             port: free_port(),
+            password: secret("redis-password"),
             child: None,
         };
         redis.restart().await;
         redis
     }
 
-    /// Its URL.
+    /// Its URL, with its password.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://:{}@127.0.0.1:{}", self.password, self.port)
     }
 
     /// Starts it again on the same port.
@@ -221,6 +308,8 @@ impl PrivateRedis {
                 "",
                 "--appendonly",
                 "no",
+                "--requirepass",
+                &self.password,
             ])
             .stdout(Stdio::null())
             .spawn()

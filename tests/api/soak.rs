@@ -101,6 +101,16 @@ fn fleet_vars(
     )
 }
 
+/// A message as it ended.
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    status: String,
+    provider_message_id: Option<String>,
+    sent_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Chaos {
     Sigkill,
@@ -245,13 +255,7 @@ async fn a_soak_under_chaos_ends_with_every_message_sent_or_failed_each_accepted
     .await;
     let end_rss = rss_kib(steady.pid());
 
-    let rows: Vec<(
-        i64,
-        String,
-        Option<String>,
-        Option<DateTime<Utc>>,
-        Option<String>,
-    )> =
+    let rows: Vec<Row> =
         sqlx::query_as("SELECT id, status, provider_message_id, sent_at, last_error FROM messages")
             .fetch_all(&db)
             .await
@@ -268,7 +272,14 @@ async fn a_soak_under_chaos_ends_with_every_message_sent_or_failed_each_accepted
         *last = (*last).max(call.received_at_ms);
     }
     let (mut sent, mut failed, mut lost, mut after_sent) = (0u64, 0u64, 0u64, 0u64);
-    for (id, status, provider_message_id, sent_at, last_error) in &rows {
+    for Row {
+        id,
+        status,
+        provider_message_id,
+        sent_at,
+        last_error,
+    } in &rows
+    {
         match status.as_str() {
             "sent" => {
                 sent += 1;
