@@ -160,8 +160,10 @@ async fn a_soak_under_chaos_ends_with_every_message_sent_or_failed_each_accepted
 
     let started = Instant::now();
     let mut enqueued = produce(&db, rate, Duration::from_secs(2)).await;
-    let warm_rss = rss_kib(steady.pid());
-    let mut peak_rss = warm_rss;
+    let first_rss = rss_kib(steady.pid());
+    let mut peak_rss = first_rss;
+    // The steady instance's memory at the end of each round of faults.
+    let mut rss_by_round: Vec<u64> = Vec::new();
     let mut faults: BTreeMap<Chaos, u32> = BTreeMap::new();
     let mut unclean_exits = 0;
     // Every kind of fault once per round, in a random order; at least one
@@ -232,7 +234,11 @@ async fn a_soak_under_chaos_ends_with_every_message_sent_or_failed_each_accepted
                 enqueued += produce(&db, rate, step).await;
             }
         }
-        peak_rss = peak_rss.max(rss_kib(steady.pid()));
+        let rss = rss_kib(steady.pid());
+        peak_rss = peak_rss.max(rss);
+        if deck.is_empty() {
+            rss_by_round.push(rss);
+        }
     }
     provider.set_behaviour(Behaviour::accept_all());
     let chaos_secs = started.elapsed().as_secs_f64();
@@ -254,6 +260,7 @@ async fn a_soak_under_chaos_ends_with_every_message_sent_or_failed_each_accepted
     )
     .await;
     let end_rss = rss_kib(steady.pid());
+    let warm_rss = rss_by_round.first().copied().unwrap_or(first_rss);
 
     let rows: Vec<Row> =
         sqlx::query_as("SELECT id, status, provider_message_id, sent_at, last_error FROM messages")
@@ -308,7 +315,8 @@ async fn a_soak_under_chaos_ends_with_every_message_sent_or_failed_each_accepted
         "soak: {chaos_secs:.0} s of chaos at {rate}/s; {enqueued} messages enqueued, {sent} sent, {failed} failed; \
          {} provider calls, {} keys accepted; lost {lost}, accepted but not sent {accepted_not_sent}, \
          posted after sent {after_sent}; faults {faults:?}; unclean SIGTERM exits {unclean_exits}; \
-         RSS of the steady instance: {warm_rss} KiB warm, {peak_rss} KiB peak, {end_rss} KiB at the end; final {final_counts:?}",
+         RSS of the steady instance: {first_rss} KiB after 2 s, {warm_rss} KiB after the first round, {peak_rss} KiB peak, \
+         {end_rss} KiB at the end (by round: {rss_by_round:?}); final {final_counts:?}",
         calls.len(),
         accepted.len()
     );
