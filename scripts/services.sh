@@ -119,6 +119,13 @@ pg_psql() {
   psql "${PG_SERVER_URL%/*}/$db" -v ON_ERROR_STOP=1 -qAt "$@"
 }
 
+# cargo-deny, from crates.io, the first time (a few minutes of building).
+ensure_cargo_deny() {
+  cargo deny --version >/dev/null 2>&1 && return
+  say "installing cargo-deny from crates.io (once)"
+  cargo install --locked --quiet cargo-deny >&2
+}
+
 ensure_rust() {
   command -v cargo >/dev/null || die "cargo is not installed: install Rust from https://rustup.rs"
   if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
