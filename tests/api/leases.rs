@@ -18,6 +18,60 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// `LEASE_MS=1000` in instance scope, for the instances of these tests.
+const SHORT_LEASE: [(&str, &str); 2] = [("LEASE_MS", "1000"), ("DISPATCH_SCOPE", "instance")];
+
+/// An instance named `first` with the call of one message in flight to a
+/// provider that answers after `latency_ms`; the provider, the database
+/// URL, the instance, a pool, and the message's id.
+async fn one_call_in_flight(
+    latency_ms: u64,
+) -> (
+    std::sync::Arc<message_dispatcher::mock_provider::MockProvider>,
+    String,
+    ServiceProcess,
+    PgPool,
+    i64,
+) {
+    let provider = slow_provider(latency_ms);
+    let database_url = create_database().await;
+    let first = ServiceProcess::start(&service_vars(
+        &database_url,
+        &provider,
+        &[
+            SHORT_LEASE.as_slice(),
+            &[("DISPATCH_AUTOSTART", "false"), ("INSTANCE_ID", "first")],
+        ]
+        .concat(),
+    ))
+    .await;
+    let db = PgPool::connect(&database_url).await.unwrap();
+    let id = crate::helpers::insert_messages(&db, 1).await[0];
+    assert_eq!(first.post("/api/messaging/start").await, 200);
+    eventually("the call in flight", || async {
+        (provider.calls().len() == 1).then_some(())
+    })
+    .await;
+    (provider, database_url, first, db, id)
+}
+
+/// A second instance that claims every 100 ms.
+async fn second_instance(
+    database_url: &str,
+    provider: &message_dispatcher::mock_provider::MockProvider,
+) -> ServiceProcess {
+    ServiceProcess::start(&service_vars(
+        database_url,
+        provider,
+        &[
+            SHORT_LEASE.as_slice(),
+            &[("DISPATCH_INTERVAL_MS", "100"), ("INSTANCE_ID", "second")],
+        ]
+        .concat(),
+    ))
+    .await
+}
+
 /// When the lease of the one row ends.
 async fn claimed_until(db: &PgPool) -> chrono::DateTime<chrono::Utc> {
     sqlx::query_scalar("SELECT due_at FROM messages WHERE status = 'sending'")
@@ -129,38 +183,10 @@ async fn a_renewal_extends_only_claims_still_held_under_their_token() {
 #[actix_web::test]
 async fn sigkill_mid_call_with_a_short_lease_is_taken_over_within_about_a_lease_with_the_same_key()
 {
-    let provider = slow_provider(2500);
-    let database_url = create_database().await;
     // The default PROVIDER_TIMEOUT_MS (10 s) is ten leases.
-    let lease = [("LEASE_MS", "1000"), ("DISPATCH_SCOPE", "instance")];
-    let mut first = ServiceProcess::start(&service_vars(
-        &database_url,
-        &provider,
-        &[
-            lease.as_slice(),
-            &[("DISPATCH_AUTOSTART", "false"), ("INSTANCE_ID", "first")],
-        ]
-        .concat(),
-    ))
-    .await;
-    let db = PgPool::connect(&database_url).await.unwrap();
-    let ids = crate::helpers::insert_messages(&db, 1).await;
-    assert_eq!(first.post("/api/messaging/start").await, 200);
-    eventually("the call in flight", || async {
-        (provider.calls().len() == 1).then_some(())
-    })
-    .await;
+    let (provider, database_url, mut first, db, id) = one_call_in_flight(2500).await;
     // A second instance claims every 100 ms all along.
-    let _second = ServiceProcess::start(&service_vars(
-        &database_url,
-        &provider,
-        &[
-            lease.as_slice(),
-            &[("DISPATCH_INTERVAL_MS", "100"), ("INSTANCE_ID", "second")],
-        ]
-        .concat(),
-    ))
-    .await;
+    let _second = second_instance(&database_url, &provider).await;
     // Half a lease past the claim's own lease: only renewals kept the row
     // from the second instance.
     let first_lease_end: chrono::DateTime<chrono::Utc> = claimed_until(&db).await;
@@ -187,7 +213,7 @@ async fn sigkill_mid_call_with_a_short_lease_is_taken_over_within_about_a_lease_
     assert_eq!(calls.len(), 2);
     assert!(calls
         .iter()
-        .all(|c| c.idempotency_key == Some(ids[0].to_string())));
+        .all(|c| c.idempotency_key == Some(id.to_string())));
     let taken_over_at = calls[1].received_at_ms;
     assert!(
         taken_over_at >= lease_end.timestamp_millis() as u64,
@@ -204,38 +230,10 @@ async fn sigkill_mid_call_with_a_short_lease_is_taken_over_within_about_a_lease_
 
 #[actix_web::test]
 async fn a_frozen_instance_loses_its_lease_and_its_late_outcome_is_fenced_when_it_resumes() {
-    let provider = slow_provider(2000);
-    let database_url = create_database().await;
-    let lease = [("LEASE_MS", "1000"), ("DISPATCH_SCOPE", "instance")];
-    let first = ServiceProcess::start(&service_vars(
-        &database_url,
-        &provider,
-        &[
-            lease.as_slice(),
-            &[("DISPATCH_AUTOSTART", "false"), ("INSTANCE_ID", "first")],
-        ]
-        .concat(),
-    ))
-    .await;
-    let db = PgPool::connect(&database_url).await.unwrap();
-    let id = crate::helpers::insert_messages(&db, 1).await[0];
-    assert_eq!(first.post("/api/messaging/start").await, 200);
-    eventually("the call in flight", || async {
-        (provider.calls().len() == 1).then_some(())
-    })
-    .await;
+    let (provider, database_url, first, db, id) = one_call_in_flight(2000).await;
 
     first.freeze();
-    let _second = ServiceProcess::start(&service_vars(
-        &database_url,
-        &provider,
-        &[
-            lease.as_slice(),
-            &[("DISPATCH_INTERVAL_MS", "100"), ("INSTANCE_ID", "second")],
-        ]
-        .concat(),
-    ))
-    .await;
+    let _second = second_instance(&database_url, &provider).await;
     eventually("the second instance to send it", || async {
         (count(&db, "sent").await == 1).then_some(())
     })

@@ -217,28 +217,31 @@ impl ServiceProcess {
         self.child.try_wait().unwrap().is_none()
     }
 
-    /// `GET` a path; the status, and the JSON body.
-    pub async fn get(&self, path: &str) -> (u16, Value) {
-        let client = awc::Client::default();
-        let mut response = client
+    /// `GET` a path with the API key.
+    async fn fetch(
+        &self,
+        path: &str,
+    ) -> awc::ClientResponse<
+        impl futures_util::Stream<Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>>,
+    > {
+        awc::Client::default()
             .get(format!("{}{path}", self.address))
             .insert_header(self.authorization())
             .send()
             .await
-            .expect("GET");
+            .expect("GET")
+    }
+
+    /// `GET` a path; the status, and the JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let mut response = self.fetch(path).await;
         let body = response.json::<Value>().await.unwrap_or(Value::Null);
         (response.status().as_u16(), body)
     }
 
     /// `GET` a path; the body as text.
     pub async fn get_text(&self, path: &str) -> String {
-        let client = awc::Client::default();
-        let mut response = client
-            .get(format!("{}{path}", self.address))
-            .insert_header(self.authorization())
-            .send()
-            .await
-            .expect("GET");
+        let mut response = self.fetch(path).await;
         let body = response.body().limit(1 << 22).await.expect("a body");
         String::from_utf8_lossy(&body).into_owned()
     }
