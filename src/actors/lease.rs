@@ -6,9 +6,10 @@
 //! (or given up on). Every third of `LEASE_MS` the keeper extends the lease of
 //! every row still held, with one statement fenced by the claim token, so a
 //! lease expires only when its instance stopped renewing it: crashed, frozen,
-//! or cut off from PostgreSQL. A row the statement did not renew although it
-//! is still held was taken over by another claim: it is logged and counted
-//! once and no longer renewed, and its late outcome will be fenced out.
+//! or cut off from PostgreSQL. A held row that the statement finds under
+//! another claim token was taken over (this instance stopped renewing for a
+//! lease, as when frozen): it is logged and counted once and no longer
+//! renewed, and its late outcome will be fenced out.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
