@@ -36,6 +36,26 @@ fn soak_rate() -> u64 {
         .unwrap_or(500)
 }
 
+/// The kinds of fault to deal (`SOAK_FAULTS`, names as in the figures,
+/// comma-separated, e.g. `Calm` or `Sigkill,RestartPostgres`): all by
+/// default. For telling which fault a change of memory follows.
+fn soak_faults() -> Vec<Chaos> {
+    let wanted = std::env::var("SOAK_FAULTS").unwrap_or_default();
+    let chosen: Vec<Chaos> = CHAOS
+        .into_iter()
+        .filter(|chaos| {
+            wanted
+                .split(',')
+                .any(|name| name.trim() == format!("{chaos:?}"))
+        })
+        .collect();
+    if chosen.is_empty() {
+        CHAOS.to_vec()
+    } else {
+        chosen
+    }
+}
+
 /// Resident memory of a process, in KiB.
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -175,7 +195,7 @@ async fn a_soak_under_chaos_ends_with_every_message_sent_or_failed_each_accepted
             if started.elapsed() >= duration {
                 break;
             }
-            deck = CHAOS.to_vec();
+            deck = soak_faults();
             fastrand::shuffle(&mut deck);
         }
         let chaos = deck.pop().unwrap();
