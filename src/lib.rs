@@ -3,12 +3,12 @@
 //! `main.rs` only reads the settings and calls [`startup::Application`].
 
 pub mod actors;
-pub mod cache;
 pub mod configuration;
 pub mod domain;
 pub mod error;
 pub mod mock_provider;
 pub mod provider;
+pub mod redis;
 pub mod repository;
 pub mod routes;
 pub mod startup;

@@ -19,13 +19,13 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::actors::{
-    follow_cluster_state, CacheActor, ClaimPolicy, FetcherActor, Flush, FlushCache, LeaseKeeper,
-    Leases, SchedulerActor, SenderActor, Shutdown, StatusActor, TickNow,
+    follow_cluster_state, CacheActor, ClaimPolicy, FetcherActor, LeaseKeeper, Leases,
+    SchedulerActor, SenderActor, Settle, Shutdown, StatusActor, StoreNow, TickNow,
 };
-use crate::cache::{self, RedisPool};
 use crate::configuration::{DispatchScope, Settings};
 use crate::error::ApiError;
 use crate::provider::{ProviderClient, ProviderGate};
+use crate::redis::{self, RedisPool};
 use crate::repository;
 use crate::routes::{self, ApiDoc, AppState, Fallback};
 use crate::telemetry;
@@ -76,7 +76,7 @@ impl Application {
             .await?;
         sqlx::migrate!().run(&pool).await?;
         let redis = match &settings.redis.url {
-            Some(url) => Some(cache::connect(url.expose())?),
+            Some(url) => Some(redis::connect(url.expose())?),
             None => None,
         };
         // Bind before the pipeline starts: a taken port must not leave a
@@ -327,7 +327,7 @@ impl Pipeline {
 
     /// Returns once every tick already fired has finished its claim.
     pub async fn settle(&self) {
-        if self.scheduler.send(Flush).await.is_err() {
+        if self.scheduler.send(Settle).await.is_err() {
             tracing::error!("scheduler unreachable");
         }
     }
@@ -349,7 +349,7 @@ impl Pipeline {
         }
         self.wait_idle().await;
         if let Some(cache) = &self.cache {
-            let _ = cache.send(FlushCache).await;
+            let _ = cache.send(StoreNow).await;
         }
         let listener = self
             .listener

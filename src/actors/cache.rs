@@ -1,6 +1,6 @@
 //! `CacheActor`: writes deliveries to Redis, in pipelined batches.
 //!
-//! Takes `CacheDelivery` from the `SenderActor`s after a send; deliveries
+//! Takes `StoreDelivery` from the `SenderActor`s after a send; deliveries
 //! that arrive within [`LINGER`] of each other go to Redis in one round trip.
 //! A Redis failure is logged once when the cache becomes unavailable and once
 //! when it comes back, and changes nothing else. Not started without
@@ -14,23 +14,23 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
 use super::status::{LINGER, MAX_BATCH};
-use crate::cache::{self, CachedDelivery, RedisPool};
+use crate::redis::{self, CachedDelivery, RedisPool};
 
 /// Cache the delivery of one sent message.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
-pub struct CacheDelivery {
+pub struct StoreDelivery {
     pub id: i64,
     pub provider_message_id: String,
     pub sent_at: DateTime<Utc>,
 }
 
-/// See the module documentation.
+/// Gathers sent deliveries and stores them in Redis a batch at a time.
 pub struct CacheActor {
     pool: RedisPool,
     ttl: Duration,
     batch: Vec<(i64, CachedDelivery)>,
-    flush_timer: Option<SpawnHandle>,
+    linger_timer: Option<SpawnHandle>,
     /// Whether the last write worked, to log changes rather than every failure.
     available: Arc<AtomicBool>,
 }
@@ -42,15 +42,15 @@ impl CacheActor {
             pool,
             ttl,
             batch: Vec::new(),
-            flush_timer: None,
+            linger_timer: None,
             available: Arc::new(AtomicBool::new(true)),
         }
     }
 
     /// Writes the batch now; the returned task ends when Redis has it (or
     /// has failed).
-    fn flush(&mut self, ctx: &mut Context<Self>) -> Option<actix_rt::task::JoinHandle<()>> {
-        if let Some(timer) = self.flush_timer.take() {
+    fn store_batch(&mut self, ctx: &mut Context<Self>) -> Option<actix_rt::task::JoinHandle<()>> {
+        if let Some(timer) = self.linger_timer.take() {
             ctx.cancel_future(timer);
         }
         if self.batch.is_empty() {
@@ -59,7 +59,7 @@ impl CacheActor {
         let deliveries = std::mem::take(&mut self.batch);
         let (pool, ttl, available) = (self.pool.clone(), self.ttl, self.available.clone());
         Some(actix_rt::spawn(async move {
-            match cache::store(&pool, &deliveries, ttl).await {
+            match redis::store(&pool, &deliveries, ttl).await {
                 Ok(()) => {
                     if !available.swap(true, Ordering::Relaxed) {
                         tracing::info!("Redis is back; caching deliveries again");
@@ -83,24 +83,24 @@ impl Actor for CacheActor {
 
 impl Supervised for CacheActor {
     fn restarting(&mut self, _: &mut Self::Context) {
-        self.flush_timer = None;
+        self.linger_timer = None;
     }
 }
 
-impl Handler<CacheDelivery> for CacheActor {
+impl Handler<StoreDelivery> for CacheActor {
     type Result = ();
 
-    fn handle(&mut self, entry: CacheDelivery, ctx: &mut Self::Context) {
+    fn handle(&mut self, entry: StoreDelivery, ctx: &mut Self::Context) {
         let delivery = CachedDelivery {
             message_id: entry.provider_message_id,
             sent_at: entry.sent_at,
         };
         self.batch.push((entry.id, delivery));
         if self.batch.len() >= MAX_BATCH {
-            self.flush(ctx);
-        } else if self.flush_timer.is_none() {
-            self.flush_timer = Some(ctx.run_later(LINGER, |act, ctx| {
-                act.flush(ctx);
+            self.store_batch(ctx);
+        } else if self.linger_timer.is_none() {
+            self.linger_timer = Some(ctx.run_later(LINGER, |act, ctx| {
+                act.store_batch(ctx);
             }));
         }
     }
@@ -110,13 +110,13 @@ impl Handler<CacheDelivery> for CacheActor {
 /// deliveries of a graceful shutdown are cached too.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct FlushCache;
+pub struct StoreNow;
 
-impl Handler<FlushCache> for CacheActor {
+impl Handler<StoreNow> for CacheActor {
     type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, _: FlushCache, ctx: &mut Self::Context) -> Self::Result {
-        let written = self.flush(ctx);
+    fn handle(&mut self, _: StoreNow, ctx: &mut Self::Context) -> Self::Result {
+        let written = self.store_batch(ctx);
         Box::pin(async move {
             if let Some(written) = written {
                 let _ = written.await;

@@ -67,7 +67,8 @@ pub struct ClaimPolicy {
     pub turn: Option<Duration>,
 }
 
-/// See the module documentation.
+/// Claims due rows on each tick, at most as many as there are free
+/// sender slots, and deals them out to the senders.
 pub struct FetcherActor {
     pool: PgPool,
     senders: Vec<Recipient<Deliver>>,

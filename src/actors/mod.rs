@@ -6,7 +6,7 @@
 //! FetcherActor --claims due rows--> SenderActor pool --POST--> provider
 //!              --holds each claim in Leases--> LeaseKeeper (renews them)
 //! SenderActor --RecordOutcome--> StatusActor (PostgreSQL)
-//!             --CacheDelivery--> CacheActor (Redis, when configured)
+//!             --StoreDelivery--> CacheActor (Redis, when configured)
 //! ```
 //!
 //! Every actor runs under a `Supervisor`. Handlers that do I/O return futures
@@ -22,13 +22,13 @@ mod scheduler;
 mod sender;
 mod status;
 
-pub use cache::{CacheActor, CacheDelivery, FlushCache};
+pub use cache::{CacheActor, StoreDelivery, StoreNow};
 #[cfg(feature = "fault-injection")]
 pub use fetcher::PanicOnNextClaim;
 pub use fetcher::{Barrier, ClaimPolicy, FetcherActor, Tick};
 pub use lease::{Held, LeaseKeeper, Leases};
 pub use scheduler::{
-    follow_cluster_state, Flush, GetState, SchedulerActor, SchedulerState, Shutdown, Start,
+    follow_cluster_state, GetState, SchedulerActor, SchedulerState, Settle, Shutdown, Start,
     StateChanged, Stop, TickNow, HEARTBEAT,
 };
 pub use sender::{deliver, Deliver, SenderActor};

@@ -1,6 +1,6 @@
 //! `SchedulerActor`: owns the running state and the pace of ticks.
 //!
-//! Takes `Start`, `Stop`, `GetState`, `Flush` and `TickNow` from the HTTP
+//! Takes `Start`, `Stop`, `GetState`, `Settle` and `TickNow` from the HTTP
 //! handlers and the builder, and `StateChanged` from the fleet's
 //! `NOTIFY dispatch_state` (see [`follow_cluster_state`]). Sends `Tick` to the
 //! `FetcherActor`, and writes this instance's heartbeat (folding the status
@@ -41,7 +41,7 @@ pub struct Stop;
 /// Answered once every tick sent before it has finished its claim.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Flush;
+pub struct Settle;
 
 /// This instance is shutting down: it never ticks again, and answers once
 /// no claim of its own can start. Unlike `Stop`, it leaves the fleet's state
@@ -86,7 +86,7 @@ impl From<ClusterState> for SchedulerState {
     }
 }
 
-/// See the module documentation.
+/// Keeps whether sending runs, and fires ticks at the configured pace.
 pub struct SchedulerActor {
     fetcher: Addr<FetcherActor>,
     pool: PgPool,
@@ -168,7 +168,7 @@ impl SchedulerActor {
 
     /// Resolves once the fetcher, which handles messages in order and one
     /// tick at a time, has finished every tick sent before this call.
-    fn flush(&self) -> impl std::future::Future<Output = ()> + 'static {
+    fn barrier(&self) -> impl std::future::Future<Output = ()> + 'static {
         let barrier = self.fetcher.send(Barrier);
         async move {
             if barrier.await.is_err() {
@@ -279,7 +279,7 @@ impl Handler<Stop> for SchedulerActor {
             // Once the fetcher has finished the ticks sent before the stop,
             // no claim can start any more.
             return Box::pin(
-                self.flush()
+                self.barrier()
                     .into_actor(self)
                     .map(|_, act, _| Ok(act.state())),
             );
@@ -294,7 +294,7 @@ impl Handler<Stop> for SchedulerActor {
                     if state.is_ok() {
                         act.set_running(false);
                     }
-                    act.flush().into_actor(act).map(move |_, _, _| state)
+                    act.barrier().into_actor(act).map(move |_, _, _| state)
                 })
                 .map(|state, _, _| Ok(state?.into())),
         )
@@ -324,15 +324,15 @@ impl Handler<Shutdown> for SchedulerActor {
             self.set_running(false);
             self.next_tick_at = None;
         }
-        Box::pin(self.flush())
+        Box::pin(self.barrier())
     }
 }
 
-impl Handler<Flush> for SchedulerActor {
+impl Handler<Settle> for SchedulerActor {
     type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, _: Flush, _: &mut Self::Context) -> Self::Result {
-        Box::pin(self.flush())
+    fn handle(&mut self, _: Settle, _: &mut Self::Context) -> Self::Result {
+        Box::pin(self.barrier())
     }
 }
 

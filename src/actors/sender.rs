@@ -2,7 +2,7 @@
 //!
 //! Takes `Deliver` from the `FetcherActor`. Posts the message with its own
 //! awc client, decides the row's next state, sends `RecordOutcome` to the
-//! `StatusActor` and waits for it, then `CacheDelivery` to the `CacheActor`
+//! `StatusActor` and waits for it, then `StoreDelivery` to the `CacheActor`
 //! on success. Frees the message's slot and lets go of its lease once its
 //! outcome is written.
 
@@ -12,7 +12,7 @@ use actix::prelude::*;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
-use super::cache::{CacheActor, CacheDelivery};
+use super::cache::{CacheActor, StoreDelivery};
 use super::lease::Held;
 use super::status::{RecordOutcome, StatusActor};
 use crate::domain::{Outcome, OutcomeKind};
@@ -32,7 +32,8 @@ pub struct Deliver {
     pub span: tracing::Span,
 }
 
-/// See the module documentation.
+/// Posts claimed messages to the provider with its own awc client, and
+/// reports each outcome to the status actor.
 pub struct SenderActor {
     client: ProviderClient,
     gate: ProviderGate,
@@ -88,7 +89,7 @@ impl Handler<Deliver> for SenderActor {
                 OutcomeKind::Sent {
                     provider_message_id,
                     sent_at,
-                } => Some(CacheDelivery {
+                } => Some(StoreDelivery {
                     id: outcome.id,
                     provider_message_id: provider_message_id.clone(),
                     sent_at: *sent_at,

@@ -45,12 +45,12 @@ pub enum Recorded {
     GaveUp,
 }
 
-/// See the module documentation.
+/// Gathers outcomes and writes them to PostgreSQL a batch at a time.
 pub struct StatusActor {
     pool: PgPool,
     lease: Duration,
     batch: Vec<(Outcome, oneshot::Sender<Recorded>)>,
-    flush_timer: Option<SpawnHandle>,
+    linger_timer: Option<SpawnHandle>,
 }
 
 impl StatusActor {
@@ -60,12 +60,12 @@ impl StatusActor {
             pool,
             lease,
             batch: Vec::new(),
-            flush_timer: None,
+            linger_timer: None,
         }
     }
 
-    fn flush(&mut self, ctx: &mut Context<Self>) {
-        if let Some(timer) = self.flush_timer.take() {
+    fn write_batch(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.linger_timer.take() {
             ctx.cancel_future(timer);
         }
         if self.batch.is_empty() {
@@ -89,13 +89,13 @@ impl Actor for StatusActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         // After a restart, whatever was waiting goes out now.
-        self.flush(ctx);
+        self.write_batch(ctx);
     }
 }
 
 impl Supervised for StatusActor {
     fn restarting(&mut self, _: &mut Self::Context) {
-        self.flush_timer = None;
+        self.linger_timer = None;
     }
 }
 
@@ -106,9 +106,9 @@ impl Handler<RecordOutcome> for StatusActor {
         let (reply, recorded) = oneshot::channel();
         self.batch.push((record.outcome, reply));
         if self.batch.len() >= MAX_BATCH {
-            self.flush(ctx);
-        } else if self.flush_timer.is_none() {
-            self.flush_timer = Some(ctx.run_later(LINGER, |act, ctx| act.flush(ctx)));
+            self.write_batch(ctx);
+        } else if self.linger_timer.is_none() {
+            self.linger_timer = Some(ctx.run_later(LINGER, |act, ctx| act.write_batch(ctx)));
         }
         Box::pin(async move { recorded.await.unwrap_or(Recorded::GaveUp) })
     }

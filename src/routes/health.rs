@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use crate::{cache, repository};
+use crate::{redis, repository};
 
 /// The longest readiness and metrics wait for PostgreSQL.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
@@ -57,7 +57,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     );
     let redis = match &state.redis {
         None => "disabled",
-        Some(pool) if cache::ping(pool).await.is_ok() => "up",
+        Some(pool) if redis::ping(pool).await.is_ok() => "up",
         Some(_) => "down",
     };
     let body = Readiness {

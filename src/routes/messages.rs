@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{cursor, AppState};
-use crate::cache::{self, CachedDelivery};
 use crate::domain::{Content, PhoneNumber};
 use crate::error::{ApiError, ErrorBody};
+use crate::redis::{self, CachedDelivery};
 use crate::repository::{self, MessageFilter, SentMessage, StoredMessage};
 
 const DEFAULT_PAGE: u32 = 20;
@@ -102,7 +102,7 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpR
         .ok_or_else(|| ApiError::NotFound(format!("no message with id {id}")))?;
     let cached = match &state.redis {
         Some(pool) if message.status == "sent" => {
-            cache::fetch(pool, id).await.unwrap_or_else(|error| {
+            redis::fetch(pool, id).await.unwrap_or_else(|error| {
                 tracing::debug!(error = %error, "cache read failed; answering from the database");
                 None
             })

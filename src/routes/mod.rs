@@ -25,9 +25,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::actors::SchedulerActor;
-use crate::cache::RedisPool;
 use crate::configuration::{DispatchScope, Secret};
 use crate::error::ApiError;
+use crate::redis::RedisPool;
 
 /// What every handler may use.
 #[derive(Clone)]

@@ -1,6 +1,6 @@
 //! The Redis delivery cache, and sending without it.
 
-use message_dispatcher::cache;
+use message_dispatcher::redis;
 
 use crate::helpers::{eventually, redis_url, spawn_app, spawn_app_with, TestOptions};
 
@@ -11,9 +11,9 @@ async fn a_sent_message_is_cached_in_redis_and_served_from_it() {
 
     app.tick().await;
 
-    let redis = cache::connect(&redis_url()).unwrap();
+    let redis = redis::connect(&redis_url()).unwrap();
     let cached = eventually("message:<id> in Redis", || async {
-        cache::fetch(&redis, ids[0]).await.ok().flatten()
+        redis::fetch(&redis, ids[0]).await.ok().flatten()
     })
     .await;
     let call = &app.provider.calls()[0];

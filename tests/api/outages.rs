@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use message_dispatcher::cache;
+use message_dispatcher::redis;
 use sqlx::PgPool;
 
 use crate::crash::{count, service_vars, slow_provider};
@@ -28,10 +28,10 @@ async fn redis_down_never_pauses_sending_and_the_cache_fills_again_when_it_retur
     ))
     .await;
     let db = PgPool::connect(&database_url).await.unwrap();
-    let cache_pool = cache::connect(&url).unwrap();
+    let cache_pool = redis::connect(&url).unwrap();
     let cached = |id: i64| {
         let cache_pool = cache_pool.clone();
-        async move { cache::fetch(&cache_pool, id).await.ok().flatten() }
+        async move { redis::fetch(&cache_pool, id).await.ok().flatten() }
     };
     let before = insert_messages(&db, 2).await;
     eventually("a delivery in Redis", || cached(before[1])).await;
