@@ -325,6 +325,14 @@ impl DispatchSettings {
             .saturating_mul(self.sender_concurrency)
     }
 
+    /// `MAX_ATTEMPTS` and `RETRY_BASE_MS`.
+    pub fn retry(&self) -> crate::domain::RetryPolicy {
+        crate::domain::RetryPolicy {
+            max_attempts: self.max_attempts,
+            base: Duration::from_millis(self.retry_base_ms),
+        }
+    }
+
     /// How long a claim lasts between two renewals: `LEASE_MS`, or
     /// [`MIN_LEASE`] when that is shorter.
     pub fn lease(&self) -> Duration {

@@ -253,10 +253,7 @@ impl Pipeline {
             .map(|i| {
                 let (provider, gate) = (settings.provider.clone(), gate.clone());
                 let (status, cache) = (status.clone(), cache.clone());
-                let (max_attempts, retry_base) = (
-                    dispatch.max_attempts,
-                    Duration::from_millis(dispatch.retry_base_ms),
-                );
+                let retry = dispatch.retry();
                 let concurrency = dispatch.sender_concurrency as usize;
                 Supervisor::start_in_arbiter(&arbiters[i % arbiters.len()], move |_| {
                     SenderActor::new(
@@ -264,8 +261,7 @@ impl Pipeline {
                         gate,
                         status,
                         cache,
-                        max_attempts,
-                        retry_base,
+                        retry,
                     )
                 })
                 .recipient()

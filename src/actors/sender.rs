@@ -6,8 +6,6 @@
 //! on success. Frees the message's slot and lets go of its lease once its
 //! outcome is written.
 
-use std::time::Duration;
-
 use actix::prelude::*;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
@@ -15,7 +13,7 @@ use tracing::Instrument;
 use super::cache::{CacheActor, StoreDelivery};
 use super::lease::Held;
 use super::status::{RecordOutcome, StatusActor};
-use crate::domain::{Outcome, OutcomeKind};
+use crate::domain::{Outcome, OutcomeKind, RetryPolicy};
 use crate::provider::{ProviderClient, ProviderGate};
 use crate::repository::ClaimedMessage;
 
@@ -39,8 +37,7 @@ pub struct SenderActor {
     gate: ProviderGate,
     status: Addr<StatusActor>,
     cache: Option<Addr<CacheActor>>,
-    max_attempts: u32,
-    retry_base: Duration,
+    retry: RetryPolicy,
 }
 
 impl SenderActor {
@@ -50,16 +47,14 @@ impl SenderActor {
         gate: ProviderGate,
         status: Addr<StatusActor>,
         cache: Option<Addr<CacheActor>>,
-        max_attempts: u32,
-        retry_base: Duration,
+        retry: RetryPolicy,
     ) -> Self {
         SenderActor {
             client,
             gate,
             status,
             cache,
-            max_attempts,
-            retry_base,
+            retry,
         }
     }
 }
@@ -82,9 +77,9 @@ impl Handler<Deliver> for SenderActor {
         } = request;
         let (client, gate) = (self.client.clone(), self.gate.clone());
         let (status, cache) = (self.status.clone(), self.cache.clone());
-        let (max_attempts, retry_base) = (self.max_attempts, self.retry_base);
+        let retry = self.retry;
         let journey = async move {
-            let outcome = deliver(&client, &gate, &message, max_attempts, retry_base).await;
+            let outcome = deliver(&client, &gate, &message, retry).await;
             let cache_entry = match &outcome.kind {
                 OutcomeKind::Sent {
                     provider_message_id,
@@ -114,8 +109,7 @@ pub async fn deliver(
     client: &ProviderClient,
     gate: &ProviderGate,
     message: &ClaimedMessage,
-    max_attempts: u32,
-    retry_base: Duration,
+    retry: RetryPolicy,
 ) -> Outcome {
     let outcome = |kind| Outcome {
         id: message.id,
@@ -144,7 +138,7 @@ pub async fn deliver(
         }
     }
     let attempt = u32::try_from(message.attempts).unwrap_or(u32::MAX);
-    let kind = OutcomeKind::decide(answer, attempt, max_attempts, retry_base);
+    let kind = OutcomeKind::decide(answer, attempt, retry);
     metrics::counter!(match &kind {
         OutcomeKind::Sent { .. } => "dispatcher_messages_sent_total",
         OutcomeKind::Retry { .. } => "dispatcher_messages_retried_total",

@@ -6,5 +6,5 @@ mod outcome;
 mod phone_number;
 
 pub use content::Content;
-pub use outcome::{backoff, Outcome, OutcomeKind};
+pub use outcome::{backoff, Outcome, OutcomeKind, RetryPolicy};
 pub use phone_number::PhoneNumber;

@@ -10,6 +10,23 @@ use crate::provider::ProviderAnswer;
 /// The longest a message waits between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
+/// How often a message is tried, and how long it waits between two tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// `MAX_ATTEMPTS`: provider calls before a message is given up.
+    pub max_attempts: u32,
+    /// `RETRY_BASE_MS`: the wait after the first failed attempt.
+    pub base: Duration,
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt number `attempt` (1-based); see
+    /// [`backoff`].
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        backoff(self.base, attempt)
+    }
+}
+
 /// The result of one claim, to be written to the row the claim fenced.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -41,19 +58,14 @@ pub enum OutcomeKind {
 impl OutcomeKind {
     /// Turns the provider's answer to attempt number `attempt` (1-based) into
     /// the row's next state.
-    pub fn decide(
-        answer: ProviderAnswer,
-        attempt: u32,
-        max_attempts: u32,
-        retry_base: Duration,
-    ) -> Self {
+    pub fn decide(answer: ProviderAnswer, attempt: u32, retry: RetryPolicy) -> Self {
         match answer {
             ProviderAnswer::Accepted { message_id } => OutcomeKind::Sent {
                 provider_message_id: message_id,
                 sent_at: Utc::now(),
             },
             ProviderAnswer::Rejected { reason } => OutcomeKind::Failed { error: reason },
-            ProviderAnswer::Transient { reason, .. } if attempt >= max_attempts => {
+            ProviderAnswer::Transient { reason, .. } if attempt >= retry.max_attempts => {
                 OutcomeKind::Failed {
                     error: format!("gave up after {attempt} attempts; last: {reason}"),
                 }
@@ -62,9 +74,7 @@ impl OutcomeKind {
                 reason,
                 retry_after,
             } => OutcomeKind::Retry {
-                after: retry_after
-                    .unwrap_or_default()
-                    .max(backoff(retry_base, attempt)),
+                after: retry_after.unwrap_or_default().max(retry.backoff(attempt)),
                 error: reason,
             },
         }
@@ -83,6 +93,10 @@ mod tests {
     use super::*;
 
     const BASE: Duration = Duration::from_secs(1);
+    const RETRY: RetryPolicy = RetryPolicy {
+        max_attempts: 5,
+        base: BASE,
+    };
 
     fn transient(retry_after: Option<Duration>) -> ProviderAnswer {
         ProviderAnswer::Transient {
@@ -108,8 +122,7 @@ mod tests {
                 message_id: "m-1".into(),
             },
             1,
-            5,
-            BASE,
+            RETRY,
         );
         assert!(
             matches!(kind, OutcomeKind::Sent { provider_message_id, .. } if provider_message_id == "m-1")
@@ -119,13 +132,13 @@ mod tests {
     #[test]
     fn a_transient_answer_retries_until_the_attempts_run_out() {
         assert_eq!(
-            OutcomeKind::decide(transient(None), 2, 5, BASE),
+            OutcomeKind::decide(transient(None), 2, RETRY),
             OutcomeKind::Retry {
                 after: Duration::from_secs(2),
                 error: "provider answered 503".into()
             }
         );
-        let last = OutcomeKind::decide(transient(None), 5, 5, BASE);
+        let last = OutcomeKind::decide(transient(None), 5, RETRY);
         assert!(
             matches!(last, OutcomeKind::Failed { error } if error.contains("gave up after 5 attempts"))
         );
@@ -133,11 +146,11 @@ mod tests {
 
     #[test]
     fn retry_after_lengthens_the_wait_but_never_shortens_it() {
-        let long = OutcomeKind::decide(transient(Some(Duration::from_secs(30))), 1, 5, BASE);
+        let long = OutcomeKind::decide(transient(Some(Duration::from_secs(30))), 1, RETRY);
         assert!(
             matches!(long, OutcomeKind::Retry { after, .. } if after == Duration::from_secs(30))
         );
-        let short = OutcomeKind::decide(transient(Some(Duration::ZERO)), 3, 5, BASE);
+        let short = OutcomeKind::decide(transient(Some(Duration::ZERO)), 3, RETRY);
         assert!(
             matches!(short, OutcomeKind::Retry { after, .. } if after == Duration::from_secs(4))
         );
@@ -150,8 +163,7 @@ mod tests {
                 reason: "provider answered 400".into(),
             },
             1,
-            5,
-            BASE,
+            RETRY,
         );
         assert_eq!(
             kind,
