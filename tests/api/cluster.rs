@@ -96,12 +96,14 @@ async fn three_instances_share_one_rate_and_send_each_message_once() {
 
     let duplicates = assert_each_message_once(&provider, 300);
     assert_eq!(duplicates, 0, "no key twice");
-    // Calls of one batch reach the provider a few milliseconds apart, and the
-    // next batch's claim comes one interval after this one's: a window of
-    // the interval minus 50 ms must never hold two batches.
-    let worst = worst_window(&provider, Duration::from_millis(150));
+    // The next batch's claim comes one interval after this one's, and the
+    // calls of a batch reach the provider within a few milliseconds, or up
+    // to some tens on a loaded machine (the suite runs the soak alongside):
+    // a window of half the interval must never hold two batches. Instances
+    // keeping paces of their own would put 30 in it.
+    let worst = worst_window(&provider, Duration::from_millis(100));
     let full = worst_window(&provider, Duration::from_millis(200));
-    eprintln!("cluster scope: worst 150 ms window = {worst}, worst 200 ms window = {full}, duplicates = {duplicates}");
+    eprintln!("cluster scope: worst 100 ms window = {worst}, worst 200 ms window = {full}, duplicates = {duplicates}");
     assert!(worst <= 10, "{worst} sends within one interval");
     let senders = senders(&db).await;
     assert!(
