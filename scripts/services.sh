@@ -134,3 +134,19 @@ ensure_rust() {
     rustup component add rustfmt clippy >&2
   fi
 }
+
+# A Python with the Standard Webhooks library (pinned), in .local/venv, for
+# the webhook receiver of the tests; exported as WEBHOOK_VERIFIER_PYTHON.
+ensure_webhook_verifier() {
+  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    apt_install Python python3 python3-venv
+  fi
+  local venv="$LOCAL/venv" pinned
+  pinned=$(sed -n 's/^standardwebhooks==//p' "$ROOT/scripts/requirements-webhook-check.txt")
+  if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('standardwebhooks') != '$pinned')" 2>/dev/null; then
+    say "installing standardwebhooks into .local/venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q -r "$ROOT/scripts/requirements-webhook-check.txt"
+  fi
+  export WEBHOOK_VERIFIER_PYTHON="$venv/bin/python"
+}

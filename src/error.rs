@@ -24,6 +24,9 @@ pub enum ApiError {
     /// Missing or wrong API key.
     #[display("a valid API key is required: Authorization: Bearer <key>")]
     Unauthorized,
+    /// Missing or wrong receipt key.
+    #[display("a valid x-receipt-key header is required")]
+    WrongReceiptKey,
     /// The resource is not in a state that allows this.
     #[display("{_0}")]
     Conflict(#[error(not(source))] String),
@@ -36,6 +39,9 @@ pub enum ApiError {
     /// PostgreSQL did not answer.
     #[display("the database is unavailable; try again shortly")]
     Unavailable(sqlx::Error),
+    /// A receipt could not be stored (PostgreSQL did not take it).
+    #[display("the receipt was not stored; send it again shortly")]
+    ReceiptNotStored,
     /// The scheduler did not answer (it is restarting).
     #[display("the scheduler is restarting; try again shortly")]
     SchedulerUnavailable,
@@ -76,11 +82,11 @@ impl ApiError {
             ApiError::Invalid(_) => "validation_failed",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
-            ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthorized | ApiError::WrongReceiptKey => "unauthorized",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
-            ApiError::Unavailable(_) => "database_unavailable",
+            ApiError::Unavailable(_) | ApiError::ReceiptNotStored => "database_unavailable",
             ApiError::SchedulerUnavailable => "scheduler_unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -122,13 +128,13 @@ impl ResponseError for ApiError {
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::WrongReceiptKey => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unavailable(_) | ApiError::SchedulerUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable(_)
+            | ApiError::ReceiptNotStored
+            | ApiError::SchedulerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -142,4 +148,20 @@ impl ResponseError for ApiError {
             message: self.to_string(),
         })
     }
+}
+
+/// Why the service could not start.
+#[derive(Debug, derive_more::Display, derive_more::Error, derive_more::From)]
+pub enum StartupError {
+    #[display("DATABASE_URL is not a valid PostgreSQL URL: {_0}")]
+    #[from(ignore)]
+    DatabaseUrl(sqlx::Error),
+    #[display("cannot reach PostgreSQL: {_0}")]
+    Database(sqlx::Error),
+    #[display("cannot apply the migrations: {_0}")]
+    Migrate(sqlx::migrate::MigrateError),
+    #[display("REDIS_URL is not a valid Redis URL: {_0}")]
+    RedisUrl(bb8_redis::redis::RedisError),
+    #[display("cannot listen on HTTP_ADDR: {_0}")]
+    Listen(std::io::Error),
 }

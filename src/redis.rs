@@ -10,6 +10,8 @@ use bb8_redis::RedisConnectionManager;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::deadline::{self, TimedOut};
+
 /// A pool of Redis connections.
 pub type RedisPool = Pool<RedisConnectionManager>;
 
@@ -31,7 +33,7 @@ pub enum CacheError {
     #[display("no Redis connection: {_0}")]
     Pool(bb8_redis::bb8::RunError<redis::RedisError>),
     #[display("Redis did not answer within {CALL_TIMEOUT:?}")]
-    Timeout,
+    Timeout(TimedOut),
     #[display("cached entry is not valid JSON: {_0}")]
     Json(serde_json::Error),
 }
@@ -48,12 +50,11 @@ fn key(id: i64) -> String {
     format!("message:{id}")
 }
 
+/// Every cache call, bounded by [`CALL_TIMEOUT`].
 async fn bounded<T>(
     call: impl std::future::Future<Output = Result<T, CacheError>>,
 ) -> Result<T, CacheError> {
-    tokio::time::timeout(CALL_TIMEOUT, call)
-        .await
-        .map_err(|_| CacheError::Timeout)?
+    deadline::within(CALL_TIMEOUT, call).await
 }
 
 /// Stores deliveries for `ttl`, in one round trip.

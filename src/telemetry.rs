@@ -59,60 +59,115 @@ pub fn metrics() -> PrometheusHandle {
         .clone()
 }
 
+/// Every counter, with what it counts (`# HELP` of `/metrics`).
+const COUNTERS: [(&str, &str); 13] = [
+    (
+        "dispatcher_messages_sent_total",
+        "Messages the provider accepted.",
+    ),
+    (
+        "dispatcher_messages_failed_total",
+        "Messages given up on: refused, or out of attempts.",
+    ),
+    (
+        "dispatcher_messages_retried_total",
+        "Transient failures: messages put back to pending with a backoff.",
+    ),
+    (
+        "dispatcher_messages_deferred_total",
+        "Claimed messages not posted because the provider asked to wait.",
+    ),
+    (
+        "dispatcher_ticks_total",
+        "Ticks, by result: claimed (rows taken), empty (nothing due, fleet stopped or not this instance's turn), skipped (busy, paused) or failed (PostgreSQL).",
+    ),
+    (
+        "dispatcher_lease_renewals_total",
+        "Renewals of the leases of in-flight claims, by result: renewed or failed.",
+    ),
+    (
+        "dispatcher_leases_lost_total",
+        "In-flight claims found taken over by another claim when renewing.",
+    ),
+    (
+        "dispatcher_cache_errors_total",
+        "Failed Redis writes.",
+    ),
+    (
+        "dispatcher_outcomes_fenced_total",
+        "Outcome writes refused because a later claim owns the row.",
+    ),
+    (
+        "dispatcher_outcome_write_retries_total",
+        "Outcome writes tried again while PostgreSQL was unreachable.",
+    ),
+    (
+        "dispatcher_receipts_total",
+        "Delivery receipts stored, by result: applied, unknown (no message holds the id yet: kept) or stale (a repeat, or older than the one applied).",
+    ),
+    (
+        "dispatcher_receipts_matched_late_total",
+        "Kept receipts applied once their message got the id.",
+    ),
+    (
+        "dispatcher_webhook_deliveries_total",
+        "Webhook posts, by result: delivered (2xx), retried (to be posted again) or dead (out of attempts).",
+    ),
+];
+
+/// Every gauge.
+const GAUGES: [(&str, &str); 6] = [
+    (
+        "dispatcher_scheduler_running",
+        "1 while automatic sending runs on this instance.",
+    ),
+    (
+        "dispatcher_queue_depth",
+        "Rows by status, read at scrape time.",
+    ),
+    (
+        "dispatcher_receipts_kept",
+        "Receipts kept for an id no message holds (yet), read at scrape time.",
+    ),
+    (
+        "dispatcher_webhook_outbox_depth",
+        "Webhook events not yet delivered (pending or being posted), read at scrape time.",
+    ),
+    (
+        "dispatcher_webhook_outbox_oldest_age_seconds",
+        "How long the oldest undelivered webhook event has waited, read at scrape time.",
+    ),
+    (
+        "dispatcher_webhook_events_dead",
+        "Webhook events given up on after WEBHOOK_MAX_ATTEMPTS, read at scrape time.",
+    ),
+];
+
+/// Every histogram; the call duration is in seconds.
+const HISTOGRAMS: [(&str, &str); 2] = [
+    (
+        "dispatcher_provider_call_duration_seconds",
+        "Time of one provider call, answer read.",
+    ),
+    (
+        "dispatcher_claim_batch_size",
+        "Rows claimed by one tick that claimed any.",
+    ),
+];
+
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_counter!(
-        "dispatcher_messages_sent_total",
-        "Messages the provider accepted."
-    );
-    describe_counter!(
-        "dispatcher_messages_failed_total",
-        "Messages given up on: refused, or out of attempts."
-    );
-    describe_counter!(
-        "dispatcher_messages_retried_total",
-        "Transient failures: messages put back to pending with a backoff."
-    );
-    describe_counter!(
-        "dispatcher_messages_deferred_total",
-        "Claimed messages not posted because the provider asked to wait."
-    );
-    describe_histogram!(
-        "dispatcher_provider_call_duration_seconds",
-        Unit::Seconds,
-        "Time of one provider call, answer read."
-    );
-    describe_histogram!(
-        "dispatcher_claim_batch_size",
-        "Rows claimed by one tick that claimed any."
-    );
-    describe_counter!(
-        "dispatcher_ticks_total",
-        "Ticks, by result: claimed (rows taken), empty (nothing due, fleet stopped or not this instance's turn), skipped (busy, paused) or failed (PostgreSQL)."
-    );
-    describe_counter!(
-        "dispatcher_lease_renewals_total",
-        "Renewals of the leases of in-flight claims, by result: renewed or failed."
-    );
-    describe_counter!(
-        "dispatcher_leases_lost_total",
-        "In-flight claims found taken over by another claim when renewing."
-    );
-    describe_gauge!(
-        "dispatcher_scheduler_running",
-        "1 while automatic sending runs on this instance."
-    );
-    describe_gauge!(
-        "dispatcher_queue_depth",
-        "Rows by status, read at scrape time."
-    );
-    describe_counter!("dispatcher_cache_errors_total", "Failed Redis writes.");
-    describe_counter!(
-        "dispatcher_outcomes_fenced_total",
-        "Outcome writes refused because a later claim owns the row."
-    );
-    describe_counter!(
-        "dispatcher_outcome_write_retries_total",
-        "Outcome writes tried again while PostgreSQL was unreachable."
-    );
+    for (name, help) in COUNTERS {
+        describe_counter!(name, help);
+    }
+    for (name, help) in GAUGES {
+        describe_gauge!(name, help);
+    }
+    for (name, help) in HISTOGRAMS {
+        if name.ends_with("_seconds") {
+            describe_histogram!(name, Unit::Seconds, help);
+        } else {
+            describe_histogram!(name, help);
+        }
+    }
 }

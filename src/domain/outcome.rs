@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::provider::ProviderAnswer;
+use super::ProviderAnswer;
 
 /// The longest a message waits between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);

@@ -17,8 +17,8 @@ pub struct ClusterState {
 }
 
 /// An instance with a recent heartbeat.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct InstanceInfo {
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InstanceRow {
     pub instance_id: String,
     /// `cluster` or `instance`.
     pub scope: String,
@@ -29,14 +29,13 @@ pub struct InstanceInfo {
 /// Creates the fleet's state on a fresh database, running or not; an
 /// existing state is kept. Returns whether sending runs.
 pub async fn init_cluster_state(pool: &PgPool, running: bool) -> Result<bool, sqlx::Error> {
-    sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO dispatch_state (id, running) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
     )
     .bind(running)
-    .execute(pool)
-    .await?;
-    sqlx::query_scalar("SELECT running FROM dispatch_state WHERE id = 1")
-        .fetch_one(pool)
+    .execute(pool);
+    bounded(insert).await?;
+    bounded(sqlx::query_scalar("SELECT running FROM dispatch_state WHERE id = 1").fetch_one(pool))
         .await
 }
 
@@ -93,8 +92,8 @@ pub async fn heartbeat(pool: &PgPool, instance_id: &str, scope: &str) -> Result<
 pub async fn live_instances(
     pool: &PgPool,
     within: Duration,
-) -> Result<Vec<InstanceInfo>, sqlx::Error> {
-    sqlx::query_as::<_, InstanceInfo>(
+) -> Result<Vec<InstanceRow>, sqlx::Error> {
+    let query = sqlx::query_as::<_, InstanceRow>(
         r#"
         SELECT instance_id, scope, started_at, seen_at FROM dispatch_instances
         WHERE seen_at > now() - $1 * interval '1 millisecond'
@@ -102,6 +101,6 @@ pub async fn live_instances(
         "#,
     )
     .bind(millis(within))
-    .fetch_all(pool)
-    .await
+    .fetch_all(pool);
+    bounded(query).await
 }

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::domain::{Content, PhoneNumber};
+use super::bounded;
+use crate::domain::{CallbackUrl, Content, DeliveryStatus, MessageStatus, PhoneNumber};
 
 /// Later than any `sent_at`: the start of the sent list.
 const LATEST: DateTime<Utc> = match DateTime::from_timestamp(253_402_300_799, 0) {
@@ -12,55 +13,69 @@ const LATEST: DateTime<Utc> = match DateTime::from_timestamp(253_402_300_799, 0)
 };
 
 /// One row of the sent list.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct SentMessage {
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SentRow {
     pub id: i64,
     pub phone_number: String,
     pub content: String,
-    /// The provider's `messageId`.
-    #[sqlx(rename = "provider_message_id")]
-    pub message_id: String,
+    pub provider_message_id: String,
     pub sent_at: DateTime<Utc>,
 }
 
+/// The columns of a [`MessageRow`], for `concat!`.
+macro_rules! message_columns {
+    () => {
+        " id, phone_number, content, status, attempts, provider_message_id, sent_at, last_error, \
+          created_at, delivery_status, delivered_at, delivery_error, callback_url "
+    };
+}
+
 /// One message with its delivery state.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct StoredMessage {
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRow {
     pub id: i64,
     pub phone_number: String,
     pub content: String,
-    /// pending, sending, sent or failed.
-    pub status: String,
+    pub status: MessageStatus,
     pub attempts: i32,
     pub provider_message_id: Option<String>,
     pub sent_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// `delivered` or `undelivered`, once a receipt came.
+    pub delivery_status: Option<DeliveryStatus>,
+    /// The `at` of that receipt.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The receipt's status word and error, when not delivered.
+    pub delivery_error: Option<String>,
+    /// Where its status events go, instead of `WEBHOOK_URL`.
+    pub callback_url: Option<String>,
 }
 
 /// When the oldest unfinished message was created.
 pub async fn oldest_pending(pool: &PgPool) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    sqlx::query_scalar(
+    let query = sqlx::query_scalar(
         "SELECT created_at FROM messages WHERE status IN ('pending', 'sending') ORDER BY id LIMIT 1",
     )
-    .fetch_optional(pool)
-    .await
+    .fetch_optional(pool);
+    bounded(query).await
 }
 
 /// Puts a failed message back to pending, due now, with its attempts reset;
 /// `None` when there is no failed message with this id.
-pub async fn retry_failed(pool: &PgPool, id: i64) -> Result<Option<StoredMessage>, sqlx::Error> {
-    sqlx::query_as::<_, StoredMessage>(
+pub async fn retry_failed(pool: &PgPool, id: i64) -> Result<Option<MessageRow>, sqlx::Error> {
+    let query = sqlx::query_as::<_, MessageRow>(concat!(
         r#"
         UPDATE messages SET status = 'pending', attempts = 0, due_at = now()
         WHERE id = $1 AND status = 'failed'
-        RETURNING id, phone_number, content, status, attempts, provider_message_id,
-                  sent_at, last_error, created_at
-        "#,
-    )
+        RETURNING "#,
+        message_columns!(),
+        r#"
+        "#
+    ))
     .bind(id)
-    .fetch_optional(pool)
-    .await
+    .fetch_optional(pool);
+    bounded(query).await
 }
 
 /// One page of sent messages, newest first, after the `(sent_at, id)` key of
@@ -70,11 +85,11 @@ pub async fn sent_page(
     pool: &PgPool,
     after: Option<(DateTime<Utc>, i64)>,
     limit: u32,
-) -> Result<Vec<SentMessage>, sqlx::Error> {
+) -> Result<Vec<SentRow>, sqlx::Error> {
     // Without a cursor, start after a key later than any row: one statement
     // shape, so the plan is always the index scan.
     let (sent_at, id) = after.unwrap_or((LATEST, i64::MAX));
-    sqlx::query_as::<_, SentMessage>(
+    let query = sqlx::query_as::<_, SentRow>(
         r#"
         SELECT id, phone_number, content, provider_message_id, sent_at
         FROM messages
@@ -86,14 +101,14 @@ pub async fn sent_page(
     .bind(sent_at)
     .bind(id)
     .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await
+    .fetch_all(pool);
+    bounded(query).await
 }
 
 /// The filters of the message list, and where the page starts.
 #[derive(Debug, Clone, Default)]
 pub struct MessageFilter {
-    pub status: Option<&'static str>,
+    pub status: Option<MessageStatus>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     /// Only ids below this one: the last id of the previous page.
@@ -106,11 +121,12 @@ pub async fn list_messages(
     pool: &PgPool,
     filter: &MessageFilter,
     limit: u32,
-) -> Result<Vec<StoredMessage>, sqlx::Error> {
-    sqlx::query_as::<_, StoredMessage>(
+) -> Result<Vec<MessageRow>, sqlx::Error> {
+    let query = sqlx::query_as::<_, MessageRow>(concat!(
         r#"
-        SELECT id, phone_number, content, status, attempts, provider_message_id,
-               sent_at, last_error, created_at
+        SELECT "#,
+        message_columns!(),
+        r#"
         FROM messages
         WHERE id < $1
           AND ($2::text IS NULL OR status = $2)
@@ -118,15 +134,15 @@ pub async fn list_messages(
           AND ($4::timestamptz IS NULL OR created_at < $4)
         ORDER BY id DESC
         LIMIT $5
-        "#,
-    )
+        "#
+    ))
     .bind(filter.before_id.unwrap_or(i64::MAX))
     .bind(filter.status)
     .bind(filter.created_after)
     .bind(filter.created_before)
     .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await
+    .fetch_all(pool);
+    bounded(query).await
 }
 
 /// Stores a new pending message.
@@ -135,31 +151,47 @@ pub async fn insert_message(
     pool: &PgPool,
     phone_number: &PhoneNumber,
     content: &Content,
-) -> Result<StoredMessage, sqlx::Error> {
-    sqlx::query_as::<_, StoredMessage>(
+    callback_url: Option<&CallbackUrl>,
+) -> Result<MessageRow, sqlx::Error> {
+    let query = sqlx::query_as::<_, MessageRow>(concat!(
         r#"
-        INSERT INTO messages (phone_number, content) VALUES ($1, $2)
-        RETURNING id, phone_number, content, status, attempts, provider_message_id,
-                  sent_at, last_error, created_at
-        "#,
-    )
+        INSERT INTO messages (phone_number, content, callback_url) VALUES ($1, $2, $3)
+        RETURNING "#,
+        message_columns!(),
+        r#"
+        "#
+    ))
     .bind(phone_number.as_ref())
     .bind(content.as_ref())
-    .fetch_one(pool)
-    .await
+    .bind(callback_url.map(AsRef::<str>::as_ref))
+    .fetch_one(pool);
+    bounded(query).await
 }
 
 /// One message by id.
 #[tracing::instrument(skip_all, fields(message_id = id))]
-pub async fn find_message(pool: &PgPool, id: i64) -> Result<Option<StoredMessage>, sqlx::Error> {
-    sqlx::query_as::<_, StoredMessage>(
+pub async fn find_message(pool: &PgPool, id: i64) -> Result<Option<MessageRow>, sqlx::Error> {
+    let query = sqlx::query_as::<_, MessageRow>(concat!(
         r#"
-        SELECT id, phone_number, content, status, attempts, provider_message_id,
-               sent_at, last_error, created_at
+        SELECT "#,
+        message_columns!(),
+        r#"
         FROM messages WHERE id = $1
-        "#,
-    )
+        "#
+    ))
     .bind(id)
-    .fetch_optional(pool)
-    .await
+    .fetch_optional(pool);
+    bounded(query).await
+}
+
+/// The messages of these ids, in no order; ids without a row are left out.
+pub async fn find_messages(pool: &PgPool, ids: &[i64]) -> Result<Vec<MessageRow>, sqlx::Error> {
+    let query = sqlx::query_as::<_, MessageRow>(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages WHERE id = ANY($1)"
+    ))
+    .bind(ids)
+    .fetch_all(pool);
+    bounded(query).await
 }

@@ -1,19 +1,26 @@
 //! Every SQL statement of the service, as plain async functions over a pool,
-//! one file per concern.
+//! one file per concern. Rows come back as plain structs or domain values
+//! (`Claim`, `MessageStatus`); nothing here knows of actors or HTTP.
 
 use std::time::Duration;
 
 use sqlx::PgPool;
 
+mod claims;
 mod fleet;
 mod messages;
-mod pipeline;
+mod outcomes;
+mod receipts;
 mod stats;
+mod webhooks;
 
+pub use claims::*;
 pub use fleet::*;
 pub use messages::*;
-pub use pipeline::*;
+pub use outcomes::*;
+pub use receipts::*;
 pub use stats::*;
+pub use webhooks::*;
 
 /// The longest the pipeline waits for one statement: its statements take
 /// milliseconds, so a statement that has not answered by then went into a
@@ -22,24 +29,13 @@ pub use stats::*;
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Gives up on a statement after [`STATEMENT_TIMEOUT`], so that a server that
-/// froze or a network that went silent cannot hang the pipeline.
+/// froze or a network that went silent cannot hang the pipeline. Every
+/// function of this module is bounded by it; a caller that must answer
+/// sooner bounds the call again, shorter, with [`crate::deadline::within`].
 async fn bounded<T>(
     statement: impl std::future::Future<Output = Result<T, sqlx::Error>>,
 ) -> Result<T, sqlx::Error> {
-    bounded_by(STATEMENT_TIMEOUT, statement).await
-}
-
-/// Gives up on a statement after `limit`, with an I/O time-out error.
-pub async fn bounded_by<T>(
-    limit: Duration,
-    statement: impl std::future::Future<Output = Result<T, sqlx::Error>>,
-) -> Result<T, sqlx::Error> {
-    tokio::time::timeout(limit, statement).await.map_err(|_| {
-        sqlx::Error::Io(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("no answer from PostgreSQL within {limit:?}"),
-        ))
-    })?
+    crate::deadline::within(STATEMENT_TIMEOUT, statement).await
 }
 
 fn millis(duration: Duration) -> i64 {
@@ -48,5 +44,7 @@ fn millis(duration: Duration) -> i64 {
 
 /// Whether PostgreSQL answers.
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+    bounded(sqlx::query("SELECT 1").execute(pool))
+        .await
+        .map(|_| ())
 }

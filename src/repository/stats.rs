@@ -4,14 +4,47 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::bounded;
+use crate::domain::MessageStatus;
 
-/// Rows by status.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct StatusCounts {
+/// Rows by status, and sent rows by what their receipts said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CountsByStatus {
     pub pending: i64,
     pub sending: i64,
     pub sent: i64,
     pub failed: i64,
+    pub delivered: i64,
+    pub undelivered: i64,
+}
+
+impl CountsByStatus {
+    /// The count of one status.
+    pub fn of(&self, status: MessageStatus) -> i64 {
+        match status {
+            MessageStatus::Pending => self.pending,
+            MessageStatus::Sending => self.sending,
+            MessageStatus::Sent => self.sent,
+            MessageStatus::Failed => self.failed,
+        }
+    }
+
+    /// The count kept under `key`: a status, or `delivery:` and a
+    /// delivery status.
+    fn of_key(&mut self, key: &str) -> Option<&mut i64> {
+        if let Some(status) = MessageStatus::parse(key) {
+            return Some(match status {
+                MessageStatus::Pending => &mut self.pending,
+                MessageStatus::Sending => &mut self.sending,
+                MessageStatus::Sent => &mut self.sent,
+                MessageStatus::Failed => &mut self.failed,
+            });
+        }
+        match key {
+            "delivery:delivered" => Some(&mut self.delivered),
+            "delivery:undelivered" => Some(&mut self.undelivered),
+            _ => None,
+        }
+    }
 }
 
 /// Adds outcome counts to the current minute's activity.
@@ -39,8 +72,8 @@ pub async fn record_activity(
 }
 
 /// Outcomes in one minute.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct MinuteActivity {
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MinuteRow {
     pub minute: DateTime<Utc>,
     pub sent: i64,
     pub retried: i64,
@@ -49,34 +82,30 @@ pub struct MinuteActivity {
 
 /// Outcomes per minute over the last hour, oldest first; minutes without
 /// any are left out.
-pub async fn recent_activity(pool: &PgPool) -> Result<Vec<MinuteActivity>, sqlx::Error> {
-    sqlx::query_as::<_, MinuteActivity>(
+pub async fn recent_activity(pool: &PgPool) -> Result<Vec<MinuteRow>, sqlx::Error> {
+    let query = sqlx::query_as::<_, MinuteRow>(
         r#"
         SELECT minute, sent, retried, failed FROM dispatch_activity
         WHERE minute > now() - interval '1 hour'
         ORDER BY minute
         "#,
     )
-    .fetch_all(pool)
-    .await
+    .fetch_all(pool);
+    bounded(query).await
 }
 
-/// Rows by status, from the deltas the `messages` triggers keep: a sum over
-/// a few rows, whatever the size of the table.
+/// Rows by status and by delivery status, from the deltas the `messages`
+/// triggers keep: a sum over a few rows, whatever the size of the table.
 #[tracing::instrument(skip_all)]
-pub async fn count_by_status(pool: &PgPool) -> Result<StatusCounts, sqlx::Error> {
-    let rows: Vec<(String, i64)> =
+pub async fn count_by_status(pool: &PgPool) -> Result<CountsByStatus, sqlx::Error> {
+    let query =
         sqlx::query_as("SELECT status, sum(n)::bigint FROM message_count_deltas GROUP BY status")
-            .fetch_all(pool)
-            .await?;
-    let mut counts = StatusCounts::default();
-    for (status, count) in rows {
-        match status.as_str() {
-            "pending" => counts.pending = count,
-            "sending" => counts.sending = count,
-            "sent" => counts.sent = count,
-            "failed" => counts.failed = count,
-            _ => {}
+            .fetch_all(pool);
+    let rows: Vec<(String, i64)> = bounded(query).await?;
+    let mut counts = CountsByStatus::default();
+    for (key, count) in rows {
+        if let Some(slot) = counts.of_key(&key) {
+            *slot = count;
         }
     }
     Ok(counts)

@@ -3,21 +3,14 @@
 use std::time::Duration;
 
 use actix_web::{get, web, HttpResponse};
-use serde::Serialize;
-use utoipa::ToSchema;
 
+use super::views::{Health, Readiness};
 use super::AppState;
-use crate::{redis, repository};
+use crate::domain::MessageStatus;
+use crate::{deadline, redis, repository};
 
 /// The longest readiness and metrics wait for PostgreSQL.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Liveness.
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    #[schema(example = "ok")]
-    status: &'static str,
-}
 
 /// 200 while the process serves.
 #[utoipa::path(
@@ -27,18 +20,6 @@ pub struct Health {
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
-}
-
-/// Readiness.
-#[derive(Serialize, ToSchema)]
-pub struct Readiness {
-    /// Whether PostgreSQL answers, which is all that readiness needs.
-    ready: bool,
-    /// `up` or `down`.
-    postgres: &'static str,
-    /// `up`, `down`, or `disabled` without `REDIS_URL`; never makes the
-    /// service unready.
-    redis: &'static str,
 }
 
 /// 200 when PostgreSQL answers, else 503; says whether Redis answers.
@@ -51,10 +32,9 @@ pub struct Readiness {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let postgres = matches!(
-        tokio::time::timeout(PING_TIMEOUT, repository::ping(&state.pool)).await,
-        Ok(Ok(()))
-    );
+    let postgres = deadline::within(PING_TIMEOUT, repository::ping(&state.pool))
+        .await
+        .is_ok();
     let redis = match &state.redis {
         None => "disabled",
         Some(pool) if redis::ping(pool).await.is_ok() => "up",
@@ -79,18 +59,27 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 )]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    // The queue depth is read at scrape time, bounded like readiness.
-    if let Ok(Ok(counts)) =
-        tokio::time::timeout(PING_TIMEOUT, repository::count_by_status(&state.pool)).await
-    {
-        for (status, count) in [
-            ("pending", counts.pending),
-            ("sending", counts.sending),
-            ("sent", counts.sent),
-            ("failed", counts.failed),
-        ] {
-            ::metrics::gauge!("dispatcher_queue_depth", "status" => status).set(count as f64);
+    // The queue depth, the kept receipts and the outbox are read at scrape time,
+    // together, bounded like readiness.
+    let (counts, kept, outbox) = futures_util::join!(
+        deadline::within(PING_TIMEOUT, repository::count_by_status(&state.pool)),
+        deadline::within(PING_TIMEOUT, repository::kept_receipts(&state.pool)),
+        deadline::within(PING_TIMEOUT, repository::outbox_stats(&state.pool)),
+    );
+    if let Ok(counts) = counts {
+        for status in MessageStatus::ALL {
+            ::metrics::gauge!("dispatcher_queue_depth", "status" => status.as_str())
+                .set(counts.of(status) as f64);
         }
+    }
+    if let Ok(kept) = kept {
+        ::metrics::gauge!("dispatcher_receipts_kept").set(kept as f64);
+    }
+    if let Ok(outbox) = outbox {
+        ::metrics::gauge!("dispatcher_webhook_outbox_depth").set(outbox.depth as f64);
+        ::metrics::gauge!("dispatcher_webhook_outbox_oldest_age_seconds")
+            .set(outbox.oldest_age_secs);
+        ::metrics::gauge!("dispatcher_webhook_events_dead").set(outbox.dead as f64);
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

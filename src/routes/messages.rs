@@ -1,18 +1,16 @@
-//! Enqueue a message, read one, list them, and page through the sent ones.
+//! Enqueue a message, read one, list them, retry a failed one.
 
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{cursor, AppState};
-use crate::domain::{Content, PhoneNumber};
+use super::views::{MessagePage, MessageView, StoredMessage};
+use super::{cursor, views, AppState};
+use crate::domain::{CallbackUrl, Content, MessageStatus, PhoneNumber};
 use crate::error::{ApiError, ErrorBody};
 use crate::redis::{self, CachedDelivery};
-use crate::repository::{self, MessageFilter, SentMessage, StoredMessage};
-
-const DEFAULT_PAGE: u32 = 20;
-const MAX_PAGE: u32 = 100;
+use crate::repository::{self, MessageFilter};
 
 /// A message to enqueue.
 #[derive(Deserialize, ToSchema)]
@@ -29,6 +27,15 @@ pub struct NewMessage {
         pattern = r"^[^\u0000]*$"
     )]
     content: String,
+    /// Where this message's status events go, instead of `WEBHOOK_URL`:
+    /// `http` or `https`, and with `WEBHOOK_ALLOWED_HOSTS` set, one of them.
+    #[schema(
+        example = "https://hooks.example.com/sms-status",
+        max_length = 2048,
+        pattern = r"^https?://(([A-Za-z0-9-]+\.)*[A-Za-z0-9-]+)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?(\?[A-Za-z0-9._~%!$&'()*+,;=:@/?-]*)?$"
+    )]
+    #[serde(default)]
+    callback_url: Option<String>,
 }
 
 /// Stores a pending message; the next tick picks it up.
@@ -40,7 +47,8 @@ pub struct NewMessage {
         (status = 201, description = "Stored, pending", body = StoredMessage, example = json!({
             "id": 42, "phone_number": "+905551234567", "content": "Your code is 4721", "status": "pending",
             "attempts": 0, "provider_message_id": null, "sent_at": null, "last_error": null,
-            "created_at": "2026-11-29T12:00:00Z"
+            "created_at": "2026-11-29T12:00:00Z",
+            "delivery_status": null, "delivered_at": null, "delivery_error": null, "callback_url": null
         })),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
@@ -60,20 +68,17 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let phone_number = PhoneNumber::parse(&body.phone_number).map_err(ApiError::Invalid)?;
     let content = Content::parse(&body.content).map_err(ApiError::Invalid)?;
-    let stored = repository::insert_message(&state.pool, &phone_number, &content).await?;
+    let callback_url = body
+        .callback_url
+        .as_deref()
+        .map(|url| CallbackUrl::parse(url, &state.allowed_hosts))
+        .transpose()
+        .map_err(ApiError::Invalid)?;
+    let stored =
+        repository::insert_message(&state.pool, &phone_number, &content, callback_url.as_ref())
+            .await?;
     tracing::info!(message_id = stored.id, "message enqueued");
-    Ok(HttpResponse::Created().json(stored))
-}
-
-/// One message, with where its delivery data came from.
-#[derive(Serialize, ToSchema)]
-pub struct MessageView {
-    #[serde(flatten)]
-    message: StoredMessage,
-    /// `cache` when `provider_message_id` and `sent_at` came from Redis,
-    /// else `database`.
-    #[schema(example = "cache")]
-    delivery_source: &'static str,
+    Ok(HttpResponse::Created().json(StoredMessage::from(stored)))
 }
 
 /// One message with its status; delivery data from Redis when cached.
@@ -86,7 +91,12 @@ pub struct MessageView {
             "id": 42, "phone_number": "+905551234567", "content": "Your code is 4721", "status": "sent",
             "attempts": 1, "provider_message_id": "67f2f8a8-ea58-4ed0-a6f9-ff217df4d849",
             "sent_at": "2026-11-29T12:00:01Z", "last_error": null, "created_at": "2026-11-29T12:00:00Z",
-            "delivery_source": "cache"
+            "delivery_status": "delivered", "delivered_at": "2026-11-29T12:00:04Z", "delivery_error": null,
+            "callback_url": null,
+            "delivery_source": "cache",
+            "webhook_events": [{"id": 7, "message_id": 42, "type": "message.sent",
+                "url": "https://hooks.example.com/sms-status", "status": "delivered", "attempts": 1,
+                "last_error": null, "created_at": "2026-11-29T12:00:01Z", "delivered_at": "2026-11-29T12:00:01Z"}]
         })),
         (status = 400, description = "The id is not a number", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
@@ -101,7 +111,7 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpR
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no message with id {id}")))?;
     let cached = match &state.redis {
-        Some(pool) if message.status == "sent" => {
+        Some(pool) if message.status == MessageStatus::Sent => {
             redis::fetch(pool, id).await.unwrap_or_else(|error| {
                 tracing::debug!(error = %error, "cache read failed; answering from the database");
                 None
@@ -120,9 +130,11 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpR
         }
         None => "database",
     };
+    let webhook_events = views::all(repository::events_of_message(&state.pool, id).await?);
     Ok(HttpResponse::Ok().json(MessageView {
-        message,
+        message: message.into(),
         delivery_source,
+        webhook_events,
     }))
 }
 
@@ -136,7 +148,8 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpR
         (status = 200, description = "Pending again", body = StoredMessage, example = json!({
             "id": 43, "phone_number": "+905551234567", "content": "Your code is 9123", "status": "pending",
             "attempts": 0, "provider_message_id": null, "sent_at": null,
-            "last_error": "provider answered 400 Bad Request", "created_at": "2026-11-29T12:00:00Z"
+            "last_error": "provider answered 400 Bad Request", "created_at": "2026-11-29T12:00:00Z",
+            "delivery_status": null, "delivered_at": null, "delivery_error": null, "callback_url": null
         })),
         (status = 400, description = "The id is not a number", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
@@ -153,7 +166,7 @@ pub async fn retry(
     let id = id.into_inner();
     if let Some(message) = repository::retry_failed(&state.pool, id).await? {
         tracing::info!(message_id = id, "failed message put back to pending");
-        return Ok(HttpResponse::Ok().json(message));
+        return Ok(HttpResponse::Ok().json(StoredMessage::from(message)));
     }
     match repository::find_message(&state.pool, id).await? {
         Some(message) => Err(ApiError::Conflict(format!(
@@ -162,85 +175,6 @@ pub async fn retry(
         ))),
         None => Err(ApiError::NotFound(format!("no message with id {id}"))),
     }
-}
-
-/// `?limit=` and `?cursor=` of the sent list.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// 1 to 100; 20 when absent.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
-/// One page of the sent list.
-#[derive(Serialize, ToSchema)]
-pub struct SentPage {
-    items: Vec<SentMessage>,
-    /// Pass back as `?cursor=` for the next page; null on the last page.
-    next_cursor: Option<String>,
-}
-
-fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
-    let limit = limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be between 1 and {MAX_PAGE}, got {limit}"
-        )));
-    }
-    Ok(limit)
-}
-
-/// Keeps `limit` rows of the `limit + 1` fetched; the cursor of the last one
-/// when there was one more.
-fn paginate<T>(items: &mut Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Option<String> {
-    if items.len() <= limit as usize {
-        return None;
-    }
-    items.truncate(limit as usize);
-    items.last().map(|last| cursor::encode(&key(last)))
-}
-
-/// Sent messages, newest first, keyset-paginated.
-#[utoipa::path(
-    tag = "messages",
-    security(("api_key" = [])),
-    params(PageQuery),
-    responses(
-        (status = 200, description = "One page, newest first", body = SentPage, example = json!({
-            "items": [{
-                "id": 42, "phone_number": "+905551234567", "content": "Your code is 4721",
-                "message_id": "67f2f8a8-ea58-4ed0-a6f9-ff217df4d849", "sent_at": "2026-11-29T12:00:01Z"
-            }],
-            "next_cursor": "MTc5NTk1MjM4MjkwNzY1OC40Mg"
-        })),
-        (status = 400, description = "Bad limit or cursor", body = ErrorBody),
-        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
-        (status = 503, description = "PostgreSQL unavailable", body = ErrorBody),
-    )
-)]
-#[get("/messages/sent")]
-pub async fn sent(
-    state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let limit = page_size(query.limit)?;
-    let after = cursor::start_after(query.cursor.as_deref(), parse_sent_key)?;
-    let mut items = repository::sent_page(&state.pool, after, limit + 1).await?;
-    let next_cursor = paginate(&mut items, limit, |last| {
-        format!("{}.{}", last.sent_at.timestamp_micros(), last.id)
-    });
-    Ok(HttpResponse::Ok().json(SentPage { items, next_cursor }))
-}
-
-fn parse_sent_key(key: &str) -> Option<(DateTime<Utc>, i64)> {
-    let (micros, id) = key.split_once('.')?;
-    Some((
-        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-        id.parse().ok()?,
-    ))
 }
 
 /// Filters and page of the message list.
@@ -254,41 +188,6 @@ pub struct ListQuery {
     created_after: Option<DateTime<Utc>>,
     /// Only messages created before this time (RFC 3339).
     created_before: Option<DateTime<Utc>>,
-    /// 1 to 100; 20 when absent.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
-/// The state of a message.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageStatus {
-    Pending,
-    Sending,
-    Sent,
-    Failed,
-}
-
-impl MessageStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            MessageStatus::Pending => "pending",
-            MessageStatus::Sending => "sending",
-            MessageStatus::Sent => "sent",
-            MessageStatus::Failed => "failed",
-        }
-    }
-}
-
-/// One page of the message list.
-#[derive(Serialize, ToSchema)]
-pub struct MessagePage {
-    items: Vec<StoredMessage>,
-    /// Pass back as `?cursor=` (with the same filters) for the next page;
-    /// null on the last page.
-    next_cursor: Option<String>,
 }
 
 /// Every message, newest first, optionally filtered by status and creation
@@ -296,13 +195,14 @@ pub struct MessagePage {
 #[utoipa::path(
     tag = "messages",
     security(("api_key" = [])),
-    params(ListQuery),
+    params(ListQuery, cursor::PageQuery),
     responses(
         (status = 200, description = "One page, newest first", body = MessagePage, example = json!({
             "items": [{
                 "id": 43, "phone_number": "+905551234567", "content": "Your code is 9123", "status": "failed",
                 "attempts": 1, "provider_message_id": null, "sent_at": null,
-                "last_error": "provider answered 400 Bad Request", "created_at": "2026-11-29T12:00:00Z"
+                "last_error": "provider answered 400 Bad Request", "created_at": "2026-11-29T12:00:00Z",
+                "delivery_status": null, "delivered_at": null, "delivery_error": null, "callback_url": null
             }],
             "next_cursor": null
         })),
@@ -315,47 +215,18 @@ pub struct MessagePage {
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
+    page: web::Query<cursor::PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page_size(query.limit)?;
+    let limit = cursor::page_size(page.limit)?;
     let filter = MessageFilter {
-        status: query.status.map(MessageStatus::as_str),
+        status: query.status,
         created_after: query.created_after,
         created_before: query.created_before,
-        before_id: cursor::start_after(query.cursor.as_deref(), |key| key.parse().ok())?,
+        before_id: cursor::start_after(page.cursor.as_deref(), |key| key.parse().ok())?,
     };
-    let mut items = repository::list_messages(&state.pool, &filter, limit + 1).await?;
-    let next_cursor = paginate(&mut items, limit, |last| last.id.to_string());
+    let mut items = views::all(repository::list_messages(&state.pool, &filter, limit + 1).await?);
+    let next_cursor = cursor::paginate(&mut items, limit, |last: &StoredMessage| {
+        last.id.to_string()
+    });
     Ok(HttpResponse::Ok().json(MessagePage { items, next_cursor }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_sent_cursor_round_trips() {
-        let sent_at = DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
-        let key = format!("{}.{}", sent_at.timestamp_micros(), 42);
-        assert_eq!(
-            cursor::decode(&cursor::encode(&key), parse_sent_key).unwrap(),
-            (sent_at, 42)
-        );
-    }
-
-    #[test]
-    fn a_foreign_cursor_is_refused() {
-        let foreign = [
-            "",
-            "!!!",
-            "bm90IGEgY3Vyc29y",
-            &cursor::encode("1.x"),
-            &cursor::encode("x.1"),
-        ];
-        for candidate in foreign {
-            assert!(
-                cursor::decode(candidate, parse_sent_key).is_err(),
-                "{candidate}"
-            );
-        }
-    }
 }

@@ -3,38 +3,13 @@
 use std::time::Duration;
 
 use actix_web::{get, post, web, HttpResponse};
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
 
+use super::views::{self, Activity, MessagingStatus};
 use super::AppState;
-use crate::actors::HEARTBEAT;
-use crate::actors::{GetState, SchedulerState, Start, Stop};
-use crate::configuration::DispatchScope;
+use crate::deadline;
 use crate::error::{ApiError, ErrorBody};
-use crate::repository::{self, InstanceInfo, MinuteActivity, StatusCounts};
-
-/// The answer of start, stop and status.
-#[derive(Serialize, ToSchema)]
-pub struct MessagingStatus {
-    #[serde(flatten)]
-    scheduler: SchedulerState,
-    scope: DispatchScope,
-    /// `INSTANCE_ID` of the instance that answered.
-    instance_id: String,
-    /// `DISPATCH_BATCH_SIZE`: messages claimed per tick.
-    batch_size: u32,
-    /// `DISPATCH_INTERVAL_MS`: time between ticks.
-    interval_ms: u64,
-    /// Rows by status; null while PostgreSQL is unavailable.
-    counts: Option<StatusCounts>,
-    /// Instances with a heartbeat in the last few seconds, on this database;
-    /// null while PostgreSQL is unavailable.
-    instances: Option<Vec<InstanceInfo>>,
-    /// When the oldest pending or sending message was created: the queue's
-    /// age. Null when the queue is empty or PostgreSQL unavailable.
-    oldest_pending_at: Option<DateTime<Utc>>,
-}
+use crate::pipeline::{GetState, SchedulerState, Start, Stop, HEARTBEAT};
+use crate::repository;
 
 /// The longest the answer of start, stop and status waits for its counts:
 /// without PostgreSQL it still answers, with the counts null.
@@ -42,27 +17,32 @@ const COUNTS_TIMEOUT: Duration = Duration::from_secs(2);
 
 async fn answer(state: &AppState, scheduler: SchedulerState) -> HttpResponse {
     let pool = &state.pool;
-    let (counts, instances, oldest_pending_at) = futures_util::join!(
-        repository::bounded_by(COUNTS_TIMEOUT, repository::count_by_status(pool)),
-        repository::bounded_by(
+    let (counts, instances, oldest_pending_at, outbox, kept) = futures_util::join!(
+        deadline::within(COUNTS_TIMEOUT, repository::count_by_status(pool)),
+        deadline::within(
             COUNTS_TIMEOUT,
             repository::live_instances(pool, HEARTBEAT * 3)
         ),
-        repository::bounded_by(COUNTS_TIMEOUT, repository::oldest_pending(pool)),
+        deadline::within(COUNTS_TIMEOUT, repository::oldest_pending(pool)),
+        deadline::within(COUNTS_TIMEOUT, repository::outbox_stats(pool)),
+        deadline::within(COUNTS_TIMEOUT, repository::kept_receipts(pool)),
     );
     let counts = counts
         .inspect_err(|error| tracing::warn!(error = %error, "could not count messages"))
         .ok();
-    let (instances, oldest_pending_at) = (instances.ok(), oldest_pending_at.ok().flatten());
     HttpResponse::Ok().json(MessagingStatus {
-        scheduler,
-        scope: state.scope,
+        running: scheduler.running,
+        last_tick_at: scheduler.last_tick_at,
+        next_tick_at: scheduler.next_tick_at,
+        scope: state.scope.into(),
         instance_id: state.instance_id.clone(),
         batch_size: state.batch_size,
         interval_ms: state.interval_ms,
-        counts,
-        instances,
-        oldest_pending_at,
+        counts: counts.map(Into::into),
+        instances: instances.ok().map(views::all),
+        oldest_pending_at: oldest_pending_at.ok().flatten(),
+        webhooks: outbox.ok().map(Into::into),
+        receipts_kept: kept.ok(),
     })
 }
 
@@ -72,10 +52,12 @@ fn status_example(running: bool) -> serde_json::Value {
         "running": running, "last_tick_at": "2026-11-29T12:00:00Z",
         "next_tick_at": if running { Some("2026-11-29T12:02:00Z") } else { None },
         "scope": "cluster", "instance_id": "dispatcher-1", "batch_size": 2, "interval_ms": 120000,
-        "counts": {"pending": 10, "sending": 2, "sent": 120, "failed": 1},
+        "counts": {"pending": 10, "sending": 2, "sent": 120, "failed": 1, "delivered": 112, "undelivered": 3},
         "instances": [{"instance_id": "dispatcher-1", "scope": "cluster",
                        "started_at": "2026-11-29T11:00:00Z", "seen_at": "2026-11-29T12:00:01Z"}],
-        "oldest_pending_at": "2026-11-29T11:58:00Z"
+        "oldest_pending_at": "2026-11-29T11:58:00Z",
+        "webhooks": {"pending": 3, "oldest_age_secs": 0.4, "dead": 0},
+        "receipts_kept": 0
     })
 }
 
@@ -149,13 +131,6 @@ pub async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     Ok(answer(&state, scheduler).await)
 }
 
-/// Outcomes per minute over the last hour.
-#[derive(Serialize, ToSchema)]
-pub struct Activity {
-    /// Oldest first; minutes without any outcome are left out.
-    minutes: Vec<MinuteActivity>,
-}
-
 /// Sends, retries and failures per minute over the last hour, for the whole
 /// fleet on this database.
 #[utoipa::path(
@@ -171,6 +146,6 @@ pub struct Activity {
 )]
 #[get("/messaging/activity")]
 pub async fn activity(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let minutes = repository::recent_activity(&state.pool).await?;
+    let minutes = views::all(repository::recent_activity(&state.pool).await?);
     Ok(HttpResponse::Ok().json(Activity { minutes }))
 }

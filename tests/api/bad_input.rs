@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, Api};
 
 #[actix_web::test]
 async fn bad_requests_get_a_4xx_in_the_spec_shape_and_never_a_5xx() {

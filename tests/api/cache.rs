@@ -2,7 +2,7 @@
 
 use message_dispatcher::redis;
 
-use crate::helpers::{eventually, redis_url, spawn_app, spawn_app_with, TestOptions};
+use crate::helpers::{eventually, redis_url, spawn_app, spawn_app_with, Api, TestOptions};
 
 #[actix_web::test]
 async fn a_sent_message_is_cached_in_redis_and_served_from_it() {
@@ -32,12 +32,9 @@ async fn sending_works_without_redis() {
     app.tick().await;
 
     assert_eq!(app.provider_keys(), ids);
-    let (status, body) = app.get("/readyz").await;
-    assert_eq!((status, body["redis"].as_str()), (200, Some("disabled")));
-    let (status, body) = app.get(&format!("/api/messages/{}", ids[0])).await;
     assert_eq!(
-        (status, body["delivery_source"].as_str()),
-        (200, Some("database"))
+        app.cache_view(ids[0]).await,
+        ("disabled".to_owned(), "database".to_owned())
     );
 }
 
@@ -54,13 +51,10 @@ async fn sending_works_with_redis_unreachable() {
         .await
         .iter()
         .all(|(_, status)| status == "sent"));
-    let (status, body) = app.get("/readyz").await;
-    assert_eq!((status, body["redis"].as_str()), (200, Some("down")));
-    let (status, body) = app.get(&format!("/api/messages/{}", ids[0])).await;
     assert_eq!(
-        (status, body["delivery_source"].as_str()),
-        (200, Some("database"))
+        app.cache_view(ids[0]).await,
+        ("down".to_owned(), "database".to_owned())
     );
-    let (status, _) = app.get("/api/messaging/status").await;
+    let (status, _) = app.status().await;
     assert_eq!(status, 200);
 }

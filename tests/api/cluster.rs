@@ -3,10 +3,10 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use message_dispatcher::mock_provider::{Behaviour, MockProvider};
+use mock_provider::{Behaviour, MockProvider};
 use sqlx::PgPool;
 
-use crate::crash::{count, service_vars};
+use crate::helpers::{count, rows_in, service_vars, Api};
 use crate::helpers::{
     create_database, eventually, eventually_within, insert_messages, start_provider,
 };
@@ -42,11 +42,62 @@ fn now_ms() -> u64 {
 
 /// The most calls the provider received within any `window`.
 fn worst_window(provider: &MockProvider, window: Duration) -> usize {
-    let mut times: Vec<u64> = provider
+    let times = provider
         .calls()
         .iter()
         .map(|call| call.received_at_ms)
         .collect();
+    most_within(times, window)
+}
+
+/// Records every turn the fleet takes, with a table and trigger of the
+/// test's own on `dispatch_state`: when the turn was taken and when it had
+/// come due, both on PostgreSQL's clock, which is the one the claim reads.
+async fn record_turns(db: &PgPool) {
+    sqlx::raw_sql(
+        r#"
+        CREATE TABLE turns (taken_at timestamptz NOT NULL, due_at timestamptz NOT NULL);
+        CREATE FUNCTION record_turn() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO turns VALUES (NEW.last_tick_at, OLD.next_tick_at);
+            RETURN NEW;
+        END
+        $$;
+        CREATE TRIGGER record_turn AFTER UPDATE OF last_tick_at ON dispatch_state
+            FOR EACH ROW EXECUTE FUNCTION record_turn();
+        "#,
+    )
+    .execute(db)
+    .await
+    .unwrap();
+}
+
+/// The turns recorded by [`record_turns`], in order: (taken, due), in
+/// microseconds.
+async fn turns(db: &PgPool) -> Vec<(i64, i64)> {
+    sqlx::query_as(
+        "SELECT (extract(epoch FROM taken_at) * 1e6)::bigint, \
+                (extract(epoch FROM due_at) * 1e6)::bigint \
+         FROM turns ORDER BY taken_at",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap()
+}
+
+/// How many claims took the sent rows: the rows of one claim share its
+/// instance and its lease's end.
+async fn claims_of_sent_rows(db: &PgPool) -> usize {
+    let claims: HashSet<(Option<String>, i64)> = rows_in(db, "sent")
+        .await
+        .into_iter()
+        .map(|row| (row.claimed_by, row.due_at.timestamp_micros()))
+        .collect();
+    claims.len()
+}
+
+/// The most of `times` (ms) within any `window`.
+fn most_within(mut times: Vec<u64>, window: Duration) -> usize {
     times.sort_unstable();
     let window = window.as_millis() as u64;
     (0..times.len())
@@ -71,10 +122,14 @@ fn assert_each_message_once(provider: &MockProvider, rows: usize) -> usize {
 }
 
 async fn senders(db: &PgPool) -> Vec<String> {
-    sqlx::query_scalar("SELECT DISTINCT claimed_by FROM messages WHERE status = 'sent' ORDER BY 1")
-        .fetch_all(db)
+    let mut senders: Vec<String> = crate::helpers::rows_in(db, "sent")
         .await
-        .unwrap()
+        .into_iter()
+        .filter_map(|row| row.claimed_by)
+        .collect();
+    senders.sort_unstable();
+    senders.dedup();
+    senders
 }
 
 #[actix_web::test]
@@ -86,9 +141,10 @@ async fn three_instances_share_one_rate_and_send_each_message_once() {
         ("DISPATCH_INTERVAL_MS", "200"),
     ];
     let (instances, db) = fleet(3, &provider, &pace).await;
+    record_turns(&db).await;
     insert_messages(&db, 300).await;
 
-    assert_eq!(instances[0].post("/api/messaging/start").await, 200);
+    assert_eq!(instances[0].start().await.0, 200);
     eventually_within(Duration::from_secs(60), "300 messages sent", || async {
         (count(&db, "sent").await == 300).then_some(())
     })
@@ -96,21 +152,47 @@ async fn three_instances_share_one_rate_and_send_each_message_once() {
 
     let duplicates = assert_each_message_once(&provider, 300);
     assert_eq!(duplicates, 0, "no key twice");
-    // The next batch's claim comes one interval after this one's, and the
-    // calls of a batch reach the provider within a few milliseconds, or up
-    // to some tens on a loaded machine (the suite runs the soak alongside):
-    // a window of half the interval must never hold two batches. Instances
-    // keeping paces of their own would put 30 in it.
-    let worst = worst_window(&provider, Duration::from_millis(100));
-    let full = worst_window(&provider, Duration::from_millis(200));
-    eprintln!("cluster scope: worst 100 ms window = {worst}, worst 200 ms window = {full}, duplicates = {duplicates}");
-    assert!(worst <= 10, "{worst} sends within one interval");
+    // The fleet's one turn per interval, on PostgreSQL's clock: each turn
+    // taken only once due, and never within an interval of the one before;
+    // every claim of a sent row took one of them (instances keeping paces
+    // of their own would claim without a turn). The provider's arrival
+    // times are printed only: they also hold the lag of posting a batch,
+    // which a loaded machine stretches.
+    let turns = turns(&db).await;
+    let claims = claims_of_sent_rows(&db).await;
+    let arrived = worst_window(&provider, Duration::from_millis(100));
+    eprintln!(
+        "cluster scope: {} turns for {claims} claims; worst 100 ms window = {arrived} arrivals; duplicates = {duplicates}",
+        turns.len()
+    );
+    for &(taken, due) in &turns {
+        assert!(
+            taken >= due,
+            "a turn taken {} us before it was due",
+            due - taken
+        );
+    }
+    for pair in turns.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        // Less a millisecond: the turn's two clock readings, taken in one
+        // statement, are microseconds apart.
+        assert!(gap >= 199_000, "two turns {gap} us apart");
+    }
+    assert!(
+        claims >= 30,
+        "{claims} claims of at most 10 rows for 300 rows"
+    );
+    assert!(
+        claims <= turns.len(),
+        "{claims} claims with {} turns",
+        turns.len()
+    );
     let senders = senders(&db).await;
     assert!(
         senders.len() > 1,
         "more than one instance sent: {senders:?}"
     );
-    let (_, status) = instances[2].get("/api/messaging/status").await;
+    let (_, status) = instances[2].status().await;
     assert_eq!(status["scope"], "cluster");
     assert_eq!(status["instances"].as_array().map(Vec::len), Some(3));
 }
@@ -125,16 +207,16 @@ async fn stop_on_one_instance_stops_them_all_and_start_on_another_resumes_them()
     ];
     let (instances, db) = fleet(3, &provider, &pace).await;
     insert_messages(&db, 1000).await;
-    assert_eq!(instances[0].post("/api/messaging/start").await, 200);
+    assert_eq!(instances[0].start().await.0, 200);
     eventually("sends from the fleet", || async {
         (provider.calls().len() >= 10).then_some(())
     })
     .await;
 
-    assert_eq!(instances[0].post("/api/messaging/stop").await, 200);
+    assert_eq!(instances[0].stop().await.0, 200);
     let stopped_at = now_ms();
     for instance in &instances[1..] {
-        let (_, status) = instance.get("/api/messaging/status").await;
+        let (_, status) = instance.status().await;
         assert_eq!(status["running"], false, "{}", instance.address);
     }
     // An absence: wait out the second the promise allows, and more.
@@ -152,12 +234,12 @@ async fn stop_on_one_instance_stops_them_all_and_start_on_another_resumes_them()
     );
     let sent_while_stopped = provider.calls().len();
 
-    assert_eq!(instances[2].post("/api/messaging/start").await, 200);
+    assert_eq!(instances[2].start().await.0, 200);
     eventually("the fleet to resume", || async {
         (provider.calls().len() > sent_while_stopped + 10).then_some(())
     })
     .await;
-    let (_, status) = instances[0].get("/api/messaging/status").await;
+    let (_, status) = instances[0].status().await;
     assert_eq!(status["running"], true);
     assert_eq!(
         assert_each_message_once(&provider, provider.calls().len()),
@@ -168,10 +250,7 @@ async fn stop_on_one_instance_stops_them_all_and_start_on_another_resumes_them()
 #[actix_web::test]
 async fn the_fleet_finishes_the_work_of_a_killed_instance() {
     let provider = start_provider(None);
-    provider.set_behaviour(Behaviour {
-        latency: Duration::from_millis(300),
-        ..Behaviour::accept_all()
-    });
+    provider.set_behaviour(Behaviour::slow(Duration::from_millis(300)));
     let pace = [
         ("DISPATCH_AUTOSTART", "false"),
         ("DISPATCH_BATCH_SIZE", "10"),
@@ -181,14 +260,13 @@ async fn the_fleet_finishes_the_work_of_a_killed_instance() {
     ];
     let (mut instances, db) = fleet(3, &provider, &pace).await;
     insert_messages(&db, 200).await;
-    assert_eq!(instances[0].post("/api/messaging/start").await, 200);
+    assert_eq!(instances[0].start().await.0, 200);
     eventually("the second instance to be sending", || async {
-        let busy: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM messages WHERE status = 'sending' AND claimed_by = 'instance-2'",
-        )
-        .fetch_one(&db)
-        .await
-        .unwrap();
+        let busy = crate::helpers::rows_in(&db, "sending")
+            .await
+            .into_iter()
+            .filter(|row| row.claimed_by.as_deref() == Some("instance-2"))
+            .count();
         (busy > 0).then_some(())
     })
     .await;
@@ -220,7 +298,7 @@ async fn instance_scope_lets_each_instance_keep_its_own_rate() {
     insert_messages(&db, 150).await;
 
     for instance in &instances {
-        assert_eq!(instance.post("/api/messaging/start").await, 200);
+        assert_eq!(instance.start().await.0, 200);
     }
     eventually_within(Duration::from_secs(60), "150 messages sent", || async {
         (count(&db, "sent").await == 150).then_some(())
@@ -247,7 +325,7 @@ async fn shutting_one_instance_down_leaves_the_fleet_running() {
     ];
     let (mut instances, db) = fleet(2, &provider, &pace).await;
     insert_messages(&db, 1000).await;
-    assert_eq!(instances[0].post("/api/messaging/start").await, 200);
+    assert_eq!(instances[0].start().await.0, 200);
     eventually("sends from the fleet", || async {
         (provider.calls().len() >= 4).then_some(())
     })
@@ -261,7 +339,7 @@ async fn shutting_one_instance_down_leaves_the_fleet_running() {
         .await
         .unwrap();
     assert!(running, "a graceful shutdown must not stop the fleet");
-    let (_, state) = instances[1].get("/api/messaging/status").await;
+    let (_, state) = instances[1].status().await;
     assert_eq!(state["running"], true);
     let before = provider.calls().len();
     eventually("the other instance to go on", || async {

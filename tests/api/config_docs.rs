@@ -36,10 +36,14 @@ fn documented(reference: &str) -> BTreeMap<String, String> {
 
 #[test]
 fn every_variable_is_documented_with_its_default() {
-    let declared: BTreeMap<_, _> = [read("src/configuration.rs"), read("src/mock_provider.rs")]
-        .iter()
-        .flat_map(|source| declared(source))
-        .collect();
+    let declared: BTreeMap<_, _> = [
+        read("src/configuration/mod.rs"),
+        read("src/configuration/webhook.rs"),
+        read("mock-provider/src/lib.rs"),
+    ]
+    .iter()
+    .flat_map(|source| declared(source))
+    .collect();
     let documented = documented(&read("docs/configuration.md"));
 
     assert_eq!(

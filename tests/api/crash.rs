@@ -1,56 +1,16 @@
 //! The real binary killed or stopped while provider calls are in flight.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use message_dispatcher::mock_provider::{Behaviour, MockProvider};
 use sqlx::PgPool;
 
 use crate::helpers::{
-    create_database, eventually, eventually_within, insert_messages, start_provider,
+    count, create_database, eventually, eventually_within, insert_messages, rows_in, service_vars,
+    slow_provider, Api,
 };
 use crate::process::ServiceProcess;
-
-pub fn slow_provider(latency_ms: u64) -> Arc<MockProvider> {
-    let provider = Arc::new(start_provider(None));
-    provider.set_behaviour(Behaviour {
-        latency: Duration::from_millis(latency_ms),
-        ..Behaviour::accept_all()
-    });
-    provider
-}
-
-/// The service's variables: the database, the provider, an interval so long
-/// that only the first tick fires, then `extra`, which wins.
-pub fn service_vars(
-    database_url: &str,
-    provider: &MockProvider,
-    extra: &[(&str, &str)],
-) -> Vec<(String, String)> {
-    let mut vars: Vec<(String, String)> = [
-        ("DATABASE_URL", database_url.to_owned()),
-        ("PROVIDER_URL", provider.send_url()),
-        ("DISPATCH_INTERVAL_MS", "3600000".to_owned()),
-    ]
-    .into_iter()
-    .map(|(name, value)| (name.to_owned(), value))
-    .collect();
-    for (name, value) in extra {
-        vars.retain(|(n, _)| n != name);
-        vars.push((name.to_string(), value.to_string()));
-    }
-    vars
-}
-
-pub async fn count(db: &PgPool, status: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM messages WHERE status = $1")
-        .bind(status)
-        .fetch_one(db)
-        .await
-        .unwrap()
-}
 
 #[actix_web::test]
 async fn a_crash_mid_batch_loses_nothing_and_resends_only_after_the_lease_with_the_same_key() {
@@ -77,19 +37,16 @@ async fn a_crash_mid_batch_loses_nothing_and_resends_only_after_the_lease_with_t
     let db = PgPool::connect(&database_url).await.unwrap();
     let ids = insert_messages(&db, 8).await;
 
-    assert_eq!(first.post("/api/messaging/start").await, 200);
+    assert_eq!(first.start().await.0, 200);
     eventually("the first batch in flight", || async {
         (provider.calls().len() == 5).then_some(())
     })
     .await;
-    let leases: HashMap<i64, DateTime<Utc>> = sqlx::query_as::<_, (i64, DateTime<Utc>)>(
-        "SELECT id, due_at FROM messages WHERE status = 'sending'",
-    )
-    .fetch_all(&db)
-    .await
-    .unwrap()
-    .into_iter()
-    .collect();
+    let leases: HashMap<i64, DateTime<Utc>> = rows_in(&db, "sending")
+        .await
+        .into_iter()
+        .map(|row| (row.id, row.due_at))
+        .collect();
     assert_eq!(leases.len(), 5);
     first.kill();
 
@@ -140,11 +97,11 @@ async fn a_crash_mid_batch_loses_nothing_and_resends_only_after_the_lease_with_t
             }
         }
     }
-    let sent_once_ids: Vec<Option<String>> =
-        sqlx::query_scalar("SELECT provider_message_id FROM messages ORDER BY id")
-            .fetch_all(&db)
-            .await
-            .unwrap();
+    let sent_once_ids: Vec<Option<String>> = crate::helpers::rows(&db)
+        .await
+        .into_iter()
+        .map(|row| row.provider_message_id)
+        .collect();
     assert!(sent_once_ids.iter().all(Option::is_some));
 }
 
@@ -163,7 +120,7 @@ async fn sigterm_waits_for_in_flight_calls_writes_their_outcomes_and_exits_0() {
     .await;
     let db = PgPool::connect(&database_url).await.unwrap();
     insert_messages(&db, 5).await;
-    assert_eq!(service.post("/api/messaging/start").await, 200);
+    assert_eq!(service.start().await.0, 200);
     eventually("three calls in flight", || async {
         (provider.calls().len() == 3).then_some(())
     })

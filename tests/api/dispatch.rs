@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use message_dispatcher::mock_provider::Behaviour;
+use mock_provider::Behaviour;
 
 use crate::helpers::{spawn_app, spawn_app_with, start_provider, TestOptions};
 
@@ -73,18 +73,12 @@ async fn the_provider_receives_the_body_auth_header_and_idempotency_key() {
     assert_eq!(call.to, "+905550000000");
     assert_eq!(call.content, "message 0");
     assert_eq!(call.status, 202);
-    let (status, sent, attempts, provider_message_id, has_sent_at): (
-        String,
-        bool,
-        i32,
-        Option<String>,
-        bool,
-    ) = sqlx::query_as(
-        "SELECT status, sent, attempts, provider_message_id, sent_at IS NOT NULL FROM messages",
-    )
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
+    let row = crate::helpers::first_row(&app.db).await;
+    let status = row.status;
+    let sent = row.sent;
+    let attempts = row.attempts;
+    let provider_message_id = row.provider_message_id;
+    let has_sent_at = row.sent_at.is_some();
     assert_eq!(
         (status.as_str(), sent, attempts, has_sent_at),
         ("sent", true, 1, true)
@@ -110,11 +104,9 @@ async fn a_wrong_auth_key_fails_the_message_at_once() {
         1,
         "a refused message is never sent again"
     );
-    let (status, last_error): (String, Option<String>) =
-        sqlx::query_as("SELECT status, last_error FROM messages")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let row = crate::helpers::first_row(&app.db).await;
+    let status = row.status;
+    let last_error = row.last_error;
     assert_eq!(status, "failed");
     assert!(last_error.unwrap_or_default().contains("401"));
 }
@@ -122,11 +114,8 @@ async fn a_wrong_auth_key_fails_the_message_at_once() {
 #[actix_web::test]
 async fn a_server_error_puts_the_message_back_with_a_backoff() {
     let app = spawn_app_with(TestOptions::default().var("RETRY_BASE_MS", 60_000)).await;
-    app.provider.set_behaviour(Behaviour {
-        failure_rate: 1.0,
-        failure_status: StatusCode::SERVICE_UNAVAILABLE,
-        ..Behaviour::accept_all()
-    });
+    app.provider
+        .set_behaviour(Behaviour::failing(StatusCode::SERVICE_UNAVAILABLE));
     app.insert_messages(1).await;
 
     app.tick().await;
@@ -137,12 +126,11 @@ async fn a_server_error_puts_the_message_back_with_a_backoff() {
         1,
         "not due again before its backoff"
     );
-    let (status, attempts, last_error, wait_secs): (String, i32, Option<String>, f64) = sqlx::query_as(
-        "SELECT status, attempts, last_error, extract(epoch FROM due_at - now())::float8 FROM messages",
-    )
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
+    let row = crate::helpers::first_row(&app.db).await;
+    let status = row.status;
+    let attempts = row.attempts;
+    let last_error = row.last_error;
+    let wait_secs = row.due_in;
     assert_eq!((status.as_str(), attempts), ("pending", 1));
     assert!(last_error.unwrap_or_default().contains("503"));
     assert!(
@@ -209,11 +197,9 @@ async fn an_unreachable_provider_is_a_transient_failure() {
         .await
         .expect("the tick ends");
 
-    let (status, last_error): (String, Option<String>) =
-        sqlx::query_as("SELECT status, last_error FROM messages")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let row = crate::helpers::first_row(&app.db).await;
+    let status = row.status;
+    let last_error = row.last_error;
     assert_eq!(status, "pending");
     assert!(last_error.unwrap_or_default().contains("connect"));
 }

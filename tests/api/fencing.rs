@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
+use crate::helpers::claim_due;
 use chrono::Utc;
-use message_dispatcher::actors::{write_outcome, Recorded};
 use message_dispatcher::domain::{Outcome, OutcomeKind};
-use message_dispatcher::repository::claim_due;
+use message_dispatcher::pipeline::{write_outcome, Recorded};
 
 use crate::helpers::spawn_app_with;
 use crate::helpers::TestOptions;
@@ -28,10 +28,8 @@ async fn a_late_outcome_of_an_expired_claim_never_overwrites_the_later_one() {
     let patience = Duration::from_secs(1);
 
     // Instance a claims with a lease that has already run out when b claims.
-    let first = claim_due(&app.db, 1, Duration::ZERO, "a", None)
-        .await
-        .unwrap();
-    let second = claim_due(&app.db, 1, Duration::from_secs(60), "b", None)
+    let first = claim_due(&app.db, 1, Duration::ZERO, "a").await.unwrap();
+    let second = claim_due(&app.db, 1, Duration::from_secs(60), "b")
         .await
         .unwrap();
     assert_eq!((first.len(), second.len()), (1, 1));
@@ -42,7 +40,7 @@ async fn a_late_outcome_of_an_expired_claim_never_overwrites_the_later_one() {
         "every claim bumps the token"
     );
     assert!(
-        claim_due(&app.db, 1, Duration::from_secs(60), "c", None)
+        claim_due(&app.db, 1, Duration::from_secs(60), "c")
             .await
             .unwrap()
             .is_empty(),
@@ -55,11 +53,10 @@ async fn a_late_outcome_of_an_expired_claim_never_overwrites_the_later_one() {
         write_outcome(&app.db, &late, patience).await,
         Recorded::FencedOut
     );
-    let (status, claimed_by, provider_message_id): (String, Option<String>, Option<String>) =
-        sqlx::query_as("SELECT status, claimed_by, provider_message_id FROM messages")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let row = crate::helpers::first_row(&app.db).await;
+    let status = row.status;
+    let claimed_by = row.claimed_by;
+    let provider_message_id = row.provider_message_id;
     assert_eq!(
         (status.as_str(), claimed_by.as_deref(), provider_message_id),
         ("sending", Some("b"), None)
@@ -82,11 +79,10 @@ async fn a_late_outcome_of_an_expired_claim_never_overwrites_the_later_one() {
         Recorded::FencedOut
     );
 
-    let (status, provider_message_id, attempts): (String, Option<String>, i32) =
-        sqlx::query_as("SELECT status, provider_message_id, attempts FROM messages")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let row = crate::helpers::first_row(&app.db).await;
+    let status = row.status;
+    let provider_message_id = row.provider_message_id;
+    let attempts = row.attempts;
     assert_eq!(
         (status.as_str(), provider_message_id, attempts),
         ("pending", None, 2)
@@ -97,7 +93,7 @@ async fn a_late_outcome_of_an_expired_claim_never_overwrites_the_later_one() {
 async fn an_outcome_lands_once_and_a_repeat_is_fenced() {
     let app = spawn_app_with(TestOptions::default().var("DISPATCH_AUTOSTART", false)).await;
     let id = app.insert_messages(1).await[0];
-    let claim = claim_due(&app.db, 1, Duration::from_secs(60), "a", None)
+    let claim = claim_due(&app.db, 1, Duration::from_secs(60), "a")
         .await
         .unwrap();
     let outcome = sent(id, claim[0].claim_token, "p-1");
@@ -117,7 +113,7 @@ async fn an_outcome_lands_once_and_a_repeat_is_fenced() {
 async fn a_deferred_claim_goes_back_to_pending_without_counting_an_attempt() {
     let app = spawn_app_with(TestOptions::default().var("DISPATCH_AUTOSTART", false)).await;
     let id = app.insert_messages(1).await[0];
-    let claim = claim_due(&app.db, 1, Duration::from_secs(60), "a", None)
+    let claim = claim_due(&app.db, 1, Duration::from_secs(60), "a")
         .await
         .unwrap();
     assert_eq!(claim[0].attempts, 1);
@@ -134,22 +130,20 @@ async fn a_deferred_claim_goes_back_to_pending_without_counting_an_attempt() {
         Recorded::Written
     );
 
-    let (status, attempts, wait): (String, i32, f64) = sqlx::query_as(
-        "SELECT status, attempts, extract(epoch FROM due_at - now())::float8 FROM messages",
-    )
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
+    let row = crate::helpers::first_row(&app.db).await;
+    let status = row.status;
+    let attempts = row.attempts;
+    let wait = row.due_in;
     assert_eq!((status.as_str(), attempts), ("pending", 0));
     assert!((4.0..=5.0).contains(&wait), "{wait}");
 }
 
 #[actix_web::test]
 async fn one_outcome_postgresql_refuses_does_not_hold_back_its_batch() {
-    use message_dispatcher::actors::write_outcomes;
+    use message_dispatcher::pipeline::write_outcomes;
     let app = spawn_app_with(TestOptions::default().var("DISPATCH_AUTOSTART", false)).await;
     app.insert_messages(3).await;
-    let claims = claim_due(&app.db, 3, Duration::from_secs(60), "a", None)
+    let claims = claim_due(&app.db, 3, Duration::from_secs(60), "a")
         .await
         .unwrap();
     let mut outcomes: Vec<Outcome> = claims
@@ -161,7 +155,7 @@ async fn one_outcome_postgresql_refuses_does_not_hold_back_its_batch() {
         error: "bad\0thing".into(),
     };
 
-    let recorded = write_outcomes(&app.db, &outcomes, Duration::from_secs(1)).await;
+    let recorded = write_outcomes(&app.db, &outcomes, Duration::from_secs(1), None).await;
 
     assert_eq!(
         recorded,

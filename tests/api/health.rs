@@ -1,6 +1,6 @@
 //! Liveness and readiness.
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, Api};
 
 #[actix_web::test]
 async fn healthz_answers_200() {

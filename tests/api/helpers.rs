@@ -6,9 +6,13 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use message_dispatcher::configuration::Settings;
-use message_dispatcher::mock_provider::{Behaviour, MockProvider};
-use message_dispatcher::startup::{Application, Pipeline};
+use message_dispatcher::domain::Claim;
+use message_dispatcher::pipeline::Pipeline;
+use message_dispatcher::repository::{self, ClaimPolicy, Turn};
+use message_dispatcher::startup::Application;
+use mock_provider::{Behaviour, MockProvider};
 use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio::sync::oneshot;
@@ -74,22 +78,19 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         Some(provider) => provider,
         None => Arc::new(start_provider(None)),
     };
-    let mut vars: HashMap<String, String> = [
-        ("DATABASE_URL", database_url.clone()),
-        ("PROVIDER_URL", provider.send_url()),
+    let in_process = [
         ("REDIS_URL", redis_url()),
         ("HTTP_ADDR", "127.0.0.1:0".into()),
-        ("DISPATCH_INTERVAL_MS", "3600000".into()),
-        ("PROVIDER_TIMEOUT_MS", "5000".into()),
         ("INSTANCE_ID", "test".into()),
         // Most tests drive ticks one by one (`tick()`), which the fleet's
         // shared pace of cluster scope would refuse; tests/api/cluster.rs
         // covers that scope with real processes.
         ("DISPATCH_SCOPE", "instance".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    ];
+    let mut vars: HashMap<String, String> = base_vars(&database_url, &provider)
+        .into_iter()
+        .chain(in_process.map(|(name, value)| (name.to_owned(), value)))
+        .collect();
     for (name, value) in options.vars {
         if value.is_empty() {
             vars.remove(name);
@@ -134,6 +135,236 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         shutdown: Some(shutdown),
         served: Some(served),
     }
+}
+
+/// The variables every test service starts with, in-process or as a
+/// process: its database, its provider, a provider time-out shorter than
+/// the default, and an interval so long that only the first tick (and the
+/// test's own `tick()`) fire.
+pub fn base_vars(database_url: &str, provider: &MockProvider) -> Vec<(String, String)> {
+    [
+        ("DATABASE_URL", database_url.to_owned()),
+        ("PROVIDER_URL", provider.send_url()),
+        ("DISPATCH_INTERVAL_MS", "3600000".to_owned()),
+        ("PROVIDER_TIMEOUT_MS", "5000".to_owned()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect()
+}
+
+/// The variables of a service process: [`base_vars`], then `extra`, which
+/// wins.
+pub fn service_vars(
+    database_url: &str,
+    provider: &MockProvider,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut vars = base_vars(database_url, provider);
+    for (name, value) in extra {
+        vars.retain(|(n, _)| n != name);
+        vars.push((name.to_string(), value.to_string()));
+    }
+    vars
+}
+
+/// A mock provider that takes `latency_ms` to answer each call.
+pub fn slow_provider(latency_ms: u64) -> Arc<MockProvider> {
+    let provider = Arc::new(start_provider(None));
+    provider.set_behaviour(Behaviour::slow(Duration::from_millis(latency_ms)));
+    provider
+}
+
+/// One row of `messages`, every column a test asserts on.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    pub id: i64,
+    pub status: String,
+    /// The generated column, kept by the database from `status`.
+    pub sent: bool,
+    pub attempts: i32,
+    pub provider_message_id: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub claimed_by: Option<String>,
+    pub due_at: DateTime<Utc>,
+    /// `due_at - now()`, in seconds.
+    pub due_in: f64,
+    pub delivery_status: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub delivery_error: Option<String>,
+}
+
+const ROW: &str = "SELECT id, status, sent, attempts, provider_message_id, sent_at, last_error, \
+                   claimed_by, due_at, extract(epoch FROM due_at - now())::float8 AS due_in, \
+                   delivery_status, delivered_at, delivery_error \
+                   FROM messages";
+
+/// Every row, by id.
+pub async fn rows(db: &PgPool) -> Vec<Row> {
+    sqlx::query_as(&format!("{ROW} ORDER BY id"))
+        .fetch_all(db)
+        .await
+        .expect("read the messages")
+}
+
+/// The row of one message.
+pub async fn row(db: &PgPool, id: i64) -> Row {
+    sqlx::query_as(&format!("{ROW} WHERE id = $1"))
+        .bind(id)
+        .fetch_one(db)
+        .await
+        .expect("read a message")
+}
+
+/// The row of lowest id: the message of a test that has only one.
+pub async fn first_row(db: &PgPool) -> Row {
+    rows(db).await.into_iter().next().expect("a message")
+}
+
+/// The rows in `status`, by id.
+pub async fn rows_in(db: &PgPool, status: &str) -> Vec<Row> {
+    sqlx::query_as(&format!("{ROW} WHERE status = $1 ORDER BY id"))
+        .bind(status)
+        .fetch_all(db)
+        .await
+        .expect("read the messages")
+}
+
+/// How many rows are in `status`.
+pub async fn count(db: &PgPool, status: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM messages WHERE status = $1")
+        .bind(status)
+        .fetch_one(db)
+        .await
+        .expect("count the messages")
+}
+
+/// Rows by status, counted in the table itself.
+pub async fn counted_by_status(db: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT status, count(*) FROM messages GROUP BY status ORDER BY 1")
+        .fetch_all(db)
+        .await
+}
+
+/// The ids of the items of a page answered by a list endpoint.
+pub fn item_ids(page: &Value) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .expect("a page")
+        .iter()
+        .map(|item| item["id"].as_i64().expect("an id"))
+        .collect()
+}
+
+/// What a test does through the HTTP API, the same on the service in-process
+/// ([`TestApp`]) and on the real binary (`ServiceProcess`): a request by
+/// path, and one method per endpoint. Each answers the status and the JSON
+/// body (null when there is none).
+#[allow(async_fn_in_trait)]
+pub trait Api {
+    /// `GET` a path.
+    async fn get(&self, path: &str) -> (u16, Value);
+
+    /// `POST` a JSON body to a path.
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value);
+
+    /// `POST /api/messaging/start`.
+    async fn start(&self) -> (u16, Value) {
+        self.post("/api/messaging/start", &serde_json::json!({}))
+            .await
+    }
+
+    /// `POST /api/messaging/stop`.
+    async fn stop(&self) -> (u16, Value) {
+        self.post("/api/messaging/stop", &serde_json::json!({}))
+            .await
+    }
+
+    /// `GET /api/messaging/status`.
+    async fn status(&self) -> (u16, Value) {
+        self.get("/api/messaging/status").await
+    }
+
+    /// `POST /api/messages`.
+    async fn enqueue(&self, body: &Value) -> (u16, Value) {
+        self.post("/api/messages", body).await
+    }
+
+    /// `GET /api/messages/{id}`.
+    async fn message(&self, id: i64) -> (u16, Value) {
+        self.get(&format!("/api/messages/{id}")).await
+    }
+
+    /// What `/readyz` says of Redis, and where `GET /api/messages/{id}` took
+    /// the delivery data from (`cache` or `database`); both answer 200.
+    async fn cache_view(&self, id: i64) -> (String, String) {
+        let (status, ready) = self.get("/readyz").await;
+        assert_eq!(status, 200, "{ready}");
+        let (status, message) = self.message(id).await;
+        assert_eq!(status, 200, "{message}");
+        let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+        (text(&ready["redis"]), text(&message["delivery_source"]))
+    }
+
+    /// `POST /provider/receipts` with this `x-receipt-key`, if any.
+    async fn receipt(&self, body: &Value, key: Option<&str>) -> (u16, Value);
+
+    /// `POST /api/messages/{id}/retry`.
+    async fn retry(&self, id: i64) -> (u16, Value) {
+        self.post(&format!("/api/messages/{id}/retry"), &serde_json::json!({}))
+            .await
+    }
+}
+
+impl Api for TestApp {
+    /// `GET` a path; returns the status and the JSON body.
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let mut response = self
+            .api
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("GET");
+        let body = response
+            .json::<Value>()
+            .limit(1 << 22)
+            .await
+            .unwrap_or(Value::Null);
+        (response.status().as_u16(), body)
+    }
+
+    /// `POST` a JSON body to a path; returns the status and the JSON body.
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let mut response = self
+            .api
+            .post(format!("{}{path}", self.address))
+            .send_json(body)
+            .await
+            .expect("POST");
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        (response.status().as_u16(), body)
+    }
+
+    async fn receipt(&self, body: &Value, key: Option<&str>) -> (u16, Value) {
+        post_receipt(&self.api, &self.address, body, key).await
+    }
+}
+
+/// `POST /provider/receipts` on the service at `address`.
+pub async fn post_receipt(
+    client: &awc::Client,
+    address: &str,
+    body: &Value,
+    key: Option<&str>,
+) -> (u16, Value) {
+    let mut request = client.post(format!("{address}/provider/receipts"));
+    if let Some(key) = key {
+        request = request.insert_header(("x-receipt-key", key));
+    }
+    let mut response = request.send_json(body).await.expect("POST a receipt");
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (response.status().as_u16(), body)
 }
 
 /// Inserts messages as any client would, with only phone and content;
@@ -183,6 +414,23 @@ where
     }
 }
 
+/// One claim as an instance in instance scope makes it: up to `limit` due
+/// rows, leased for `lease`, claimed by `instance_id`.
+pub async fn claim_due(
+    db: &PgPool,
+    limit: u32,
+    lease: Duration,
+    instance_id: &str,
+) -> Result<Vec<Claim>, sqlx::Error> {
+    let policy = ClaimPolicy {
+        batch_size: limit,
+        lease,
+        instance_id: instance_id.into(),
+        turn: Turn::EveryTick,
+    };
+    repository::claim_due(db, &policy, limit).await
+}
+
 /// A mock provider on a random port.
 pub fn start_provider(auth_key: Option<&str>) -> MockProvider {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
@@ -218,6 +466,46 @@ impl TestApp {
         insert_messages(&self.db, count).await
     }
 
+    /// `GET /api/messaging/status` with this `Authorization` header.
+    pub async fn status_with_authorization(
+        &self,
+        authorization: &str,
+    ) -> awc::ClientResponse<
+        impl futures_util::Stream<Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>>,
+    > {
+        self.api
+            .get(format!("{}/api/messaging/status", self.address))
+            .insert_header(("Authorization", authorization))
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// `GET` a path; the body as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let mut response = self
+            .api
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("GET");
+        let body = response.body().limit(1 << 22).await.expect("a body");
+        String::from_utf8_lossy(&body).into_owned()
+    }
+
+    /// `POST` raw bytes as JSON to a path; the status and the JSON body.
+    pub async fn post_raw(&self, path: &str, body: &[u8]) -> (u16, Value) {
+        let mut response = self
+            .api
+            .post(format!("{}{path}", self.address))
+            .insert_header(("Content-Type", "application/json"))
+            .send_body(body.to_vec())
+            .await
+            .expect("POST");
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        (response.status().as_u16(), body)
+    }
+
     /// Runs one tick and waits until every message it claimed has its
     /// outcome written.
     pub async fn tick(&self) -> bool {
@@ -247,38 +535,21 @@ impl TestApp {
 
     /// `status` of each row, by id.
     pub async fn statuses(&self) -> Vec<(i64, String)> {
-        sqlx::query_as("SELECT id, status FROM messages ORDER BY id")
-            .fetch_all(&self.db)
+        rows(&self.db)
             .await
-            .expect("read statuses")
+            .into_iter()
+            .map(|row| (row.id, row.status))
+            .collect()
     }
 
-    /// `GET` a path; returns the status and the JSON body.
-    pub async fn get(&self, path: &str) -> (u16, Value) {
-        let mut response = self
-            .api
-            .get(format!("{}{path}", self.address))
-            .send()
-            .await
-            .expect("GET");
-        let body = response
-            .json::<Value>()
-            .limit(1 << 22)
-            .await
-            .unwrap_or(Value::Null);
-        (response.status().as_u16(), body)
+    /// The row of one message.
+    pub async fn row(&self, id: i64) -> Row {
+        row(&self.db, id).await
     }
 
-    /// `POST` a JSON body to a path; returns the status and the JSON body.
-    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let mut response = self
-            .api
-            .post(format!("{}{path}", self.address))
-            .send_json(body)
-            .await
-            .expect("POST");
-        let body = response.json::<Value>().await.unwrap_or(Value::Null);
-        (response.status().as_u16(), body)
+    /// Every row, by id.
+    pub async fn rows(&self) -> Vec<Row> {
+        rows(&self.db).await
     }
 
     /// Stops the service as SIGTERM would and waits until it has exited.

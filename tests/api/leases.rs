@@ -4,10 +4,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use message_dispatcher::repository::{claim_due, renew_leases};
+use message_dispatcher::repository::renew_leases;
+
+use crate::helpers::claim_due;
 use sqlx::PgPool;
 
-use crate::crash::{count, service_vars, slow_provider};
+use crate::helpers::{count, service_vars, slow_provider, Api};
 use crate::helpers::{create_database, eventually, spawn_app_with, TestOptions};
 use crate::process::ServiceProcess;
 
@@ -27,7 +29,7 @@ const SHORT_LEASE: [(&str, &str); 2] = [("LEASE_MS", "1000"), ("DISPATCH_SCOPE",
 async fn one_call_in_flight(
     latency_ms: u64,
 ) -> (
-    std::sync::Arc<message_dispatcher::mock_provider::MockProvider>,
+    std::sync::Arc<mock_provider::MockProvider>,
     String,
     ServiceProcess,
     PgPool,
@@ -47,7 +49,7 @@ async fn one_call_in_flight(
     .await;
     let db = PgPool::connect(&database_url).await.unwrap();
     let id = crate::helpers::insert_messages(&db, 1).await[0];
-    assert_eq!(first.post("/api/messaging/start").await, 200);
+    assert_eq!(first.start().await.0, 200);
     eventually("the call in flight", || async {
         (provider.calls().len() == 1).then_some(())
     })
@@ -58,7 +60,7 @@ async fn one_call_in_flight(
 /// A second instance that claims every 100 ms.
 async fn second_instance(
     database_url: &str,
-    provider: &message_dispatcher::mock_provider::MockProvider,
+    provider: &mock_provider::MockProvider,
 ) -> ServiceProcess {
     ServiceProcess::start(&service_vars(
         database_url,
@@ -74,10 +76,7 @@ async fn second_instance(
 
 /// When the lease of the one row ends.
 async fn claimed_until(db: &PgPool) -> chrono::DateTime<chrono::Utc> {
-    sqlx::query_scalar("SELECT due_at FROM messages WHERE status = 'sending'")
-        .fetch_one(db)
-        .await
-        .unwrap()
+    crate::helpers::rows_in(db, "sending").await[0].due_at
 }
 
 #[actix_web::test]
@@ -96,9 +95,7 @@ async fn a_call_slower_than_the_lease_is_posted_once_while_another_instance_keep
     .await;
     let id = first.insert_messages(1).await[0];
     // Start ticks at once, then not again for an hour.
-    let (status, _) = first
-        .post("/api/messaging/start", &serde_json::json!({}))
-        .await;
+    let (status, _) = first.start().await;
     assert_eq!(status, 200);
     first.pipeline.settle().await;
     assert_eq!(
@@ -128,12 +125,9 @@ async fn a_call_slower_than_the_lease_is_posted_once_while_another_instance_keep
         .map(|c| c.idempotency_key)
         .collect();
     assert_eq!(keys, [Some(id.to_string())], "posted once");
-    let (status, claimed_by): (String, String) =
-        sqlx::query_as("SELECT status, claimed_by FROM messages WHERE id = $1")
-            .bind(id)
-            .fetch_one(&first.db)
-            .await
-            .unwrap();
+    let row = crate::helpers::row(&first.db, id).await;
+    let status = row.status;
+    let claimed_by = row.claimed_by.expect("claimed");
     assert_eq!((status.as_str(), claimed_by.as_str()), ("sent", "first"));
     drop(second);
 }
@@ -142,14 +136,12 @@ async fn a_call_slower_than_the_lease_is_posted_once_while_another_instance_keep
 async fn a_renewal_extends_only_claims_still_held_under_their_token() {
     let app = spawn_app_with(TestOptions::default().var("DISPATCH_AUTOSTART", false)).await;
     let ids = app.insert_messages(2).await;
-    let lost = claim_due(&app.db, 1, Duration::ZERO, "a", None)
-        .await
-        .unwrap();
-    let taken_over = claim_due(&app.db, 1, Duration::from_secs(60), "b", None)
+    let lost = claim_due(&app.db, 1, Duration::ZERO, "a").await.unwrap();
+    let taken_over = claim_due(&app.db, 1, Duration::from_secs(60), "b")
         .await
         .unwrap();
     assert_eq!(lost[0].id, taken_over[0].id);
-    let kept = claim_due(&app.db, 1, Duration::from_millis(1), "a", None)
+    let kept = claim_due(&app.db, 1, Duration::from_millis(1), "a")
         .await
         .unwrap();
     assert_eq!(kept[0].id, ids[1]);
@@ -163,12 +155,12 @@ async fn a_renewal_extends_only_claims_still_held_under_their_token() {
         .unwrap();
 
     assert_eq!(reported, [ids[0]], "the taken-over claim is reported lost");
-    let leases: Vec<(i64, String, f64)> = sqlx::query_as(
-        "SELECT id, claimed_by, extract(epoch FROM due_at - now())::float8 FROM messages ORDER BY id",
-    )
-    .fetch_all(&app.db)
-    .await
-    .unwrap();
+    let leases: Vec<(i64, String, f64)> = app
+        .rows()
+        .await
+        .into_iter()
+        .map(|row| (row.id, row.claimed_by.unwrap_or_default(), row.due_in))
+        .collect();
     assert_eq!(leases[0].1, "b");
     assert!(
         (55.0..=60.0).contains(&leases[0].2),
@@ -183,7 +175,7 @@ async fn a_renewal_extends_only_claims_still_held_under_their_token() {
 #[actix_web::test]
 async fn sigkill_mid_call_with_a_short_lease_is_taken_over_within_about_a_lease_with_the_same_key()
 {
-    // The default PROVIDER_TIMEOUT_MS (10 s) is ten leases.
+    // The tests' PROVIDER_TIMEOUT_MS (5 s) is five leases.
     let (provider, database_url, mut first, db, id) = one_call_in_flight(2500).await;
     // A second instance claims every 100 ms all along.
     let _second = second_instance(&database_url, &provider).await;
@@ -244,12 +236,9 @@ async fn a_frozen_instance_loses_its_lease_and_its_late_outcome_is_fenced_when_i
         (first.log_count("outcome fenced out") == 1).then_some(())
     })
     .await;
-    let (claimed_by, provider_message_id): (String, String) =
-        sqlx::query_as("SELECT claimed_by, provider_message_id FROM messages WHERE id = $1")
-            .bind(id)
-            .fetch_one(&db)
-            .await
-            .unwrap();
+    let row = crate::helpers::row(&db, id).await;
+    let claimed_by = row.claimed_by.expect("claimed");
+    let provider_message_id = row.provider_message_id.expect("sent");
     assert_eq!(claimed_by, "second");
     let calls = provider.calls();
     assert_eq!(calls.len(), 2, "posted again after the lease, once");

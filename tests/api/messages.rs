@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app, spawn_app_with, TestOptions};
+use crate::helpers::{spawn_app, spawn_app_with, Api, TestOptions};
 
 #[actix_web::test]
 async fn a_posted_message_is_stored_pending_and_then_sent() {
@@ -20,7 +20,7 @@ async fn a_posted_message_is_stored_pending_and_then_sent() {
     assert_eq!(body["content"], "Merhaba ş");
     let id = body["id"].as_i64().unwrap();
     app.tick().await;
-    let (status, body) = app.get(&format!("/api/messages/{id}")).await;
+    let (status, body) = app.message(id).await;
     assert_eq!(status, 200);
     assert_eq!(body["status"], "sent");
     assert_eq!(body["attempts"], 1);
@@ -62,7 +62,7 @@ async fn bad_input_is_refused_with_a_clear_error_and_stores_nothing() {
         ),
     ];
     for (body, expected, mentions) in cases {
-        let (status, answer) = app.post("/api/messages", &body).await;
+        let (status, answer) = app.enqueue(&body).await;
         assert_eq!(status, expected, "{body}: {answer}");
         assert_eq!(answer["error"], "validation_failed");
         assert!(
@@ -83,7 +83,7 @@ async fn bad_input_is_refused_with_a_clear_error_and_stores_nothing() {
     assert_eq!(answer["error"], "bad_request");
 
     let huge = json!({ "phone_number": "+905551234567", "content": "x".repeat(100_000) });
-    let (status, answer) = app.post("/api/messages", &huge).await;
+    let (status, answer) = app.enqueue(&huge).await;
     assert_eq!(
         (status, answer["error"].as_str()),
         (413, Some("payload_too_large"))
@@ -106,7 +106,7 @@ async fn an_unknown_or_malformed_id_is_a_clear_error() {
 async fn with_an_api_key_the_api_requires_it_and_health_stays_open() {
     let app = spawn_app_with(TestOptions::default().var("API_KEY", "sesame")).await;
 
-    let (status, body) = app.get("/api/messaging/status").await;
+    let (status, body) = app.status().await;
     assert_eq!(
         (status, body["error"].as_str()),
         (401, Some("unauthorized"))
@@ -122,12 +122,8 @@ async fn with_an_api_key_the_api_requires_it_and_health_stays_open() {
     // The scheme is case-insensitive (RFC 9110, section 11.1).
     for scheme in ["Bearer", "bearer", "BEARER"] {
         let right = app
-            .api
-            .get(format!("{}/api/messaging/status", app.address))
-            .insert_header(("Authorization", format!("{scheme} sesame")))
-            .send()
-            .await
-            .unwrap();
+            .status_with_authorization(&format!("{scheme} sesame"))
+            .await;
         assert_eq!(right.status(), 200, "{scheme}");
     }
     assert_eq!(app.get("/healthz").await.0, 200);
@@ -147,12 +143,7 @@ async fn the_message_list_filters_by_status_and_time_and_pages_without_gaps() {
 
     let (status, sent) = app.get("/api/messages?status=sent").await;
     assert_eq!(status, 200);
-    let sent_ids: Vec<i64> = sent["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_i64().unwrap())
-        .collect();
+    let sent_ids: Vec<i64> = crate::helpers::item_ids(&sent);
     assert_eq!(
         sent_ids,
         [ids[2], ids[1], ids[0]],
@@ -216,12 +207,8 @@ async fn during_a_rotation_the_previous_api_key_is_accepted_too() {
 
     for (key, expected) in [("new", 200), ("old", 200), ("older", 401)] {
         let response = app
-            .api
-            .get(format!("{}/api/messaging/status", app.address))
-            .insert_header(("Authorization", format!("Bearer {key}")))
-            .send()
-            .await
-            .unwrap();
+            .status_with_authorization(&format!("Bearer {key}"))
+            .await;
         assert_eq!(response.status().as_u16(), expected, "{key}");
     }
 }
@@ -229,33 +216,28 @@ async fn during_a_rotation_the_previous_api_key_is_accepted_too() {
 #[actix_web::test]
 async fn a_failed_message_can_be_retried_and_is_then_sent() {
     let app = spawn_app().await;
-    app.provider
-        .set_behaviour(message_dispatcher::mock_provider::Behaviour {
-            failure_rate: 1.0,
-            failure_status: actix_web::http::StatusCode::BAD_REQUEST,
-            ..message_dispatcher::mock_provider::Behaviour::accept_all()
-        });
+    app.provider.set_behaviour(mock_provider::Behaviour {
+        failure_rate: 1.0,
+        failure_status: actix_web::http::StatusCode::BAD_REQUEST,
+        ..mock_provider::Behaviour::accept_all()
+    });
     let id = app.insert_messages(1).await[0];
     app.tick().await;
     app.provider
-        .set_behaviour(message_dispatcher::mock_provider::Behaviour::accept_all());
+        .set_behaviour(mock_provider::Behaviour::accept_all());
 
-    let (status, body) = app
-        .post(&format!("/api/messages/{id}/retry"), &json!({}))
-        .await;
+    let (status, body) = app.retry(id).await;
     assert_eq!(
         (status, body["status"].as_str(), body["attempts"].as_i64()),
         (200, Some("pending"), Some(0))
     );
-    let (status, body) = app
-        .post(&format!("/api/messages/{id}/retry"), &json!({}))
-        .await;
+    let (status, body) = app.retry(id).await;
     assert_eq!((status, body["error"].as_str()), (409, Some("conflict")));
-    let (status, _) = app.post("/api/messages/999999/retry", &json!({})).await;
+    let (status, _) = app.retry(999999).await;
     assert_eq!(status, 404);
     app.tick().await;
 
-    let (_, message) = app.get(&format!("/api/messages/{id}")).await;
+    let (_, message) = app.message(id).await;
     assert_eq!(
         (message["status"].as_str(), message["attempts"].as_i64()),
         (Some("sent"), Some(1))

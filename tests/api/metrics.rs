@@ -1,7 +1,9 @@
 //! Prometheus metrics.
 
-use crate::crash::service_vars;
-use crate::helpers::{create_database, eventually, insert_messages, spawn_app, start_provider};
+use crate::helpers::service_vars;
+use crate::helpers::{
+    create_database, eventually, insert_messages, spawn_app, start_provider, Api,
+};
 use crate::process::ServiceProcess;
 
 /// The value of a sample line `name{labels} value`, summed over label sets.
@@ -10,7 +12,7 @@ fn sample(text: &str, name: &str) -> f64 {
 }
 
 /// [`sample`] over the lines whose labels contain `labels`.
-fn labelled(text: &str, name: &str, labels: &str) -> f64 {
+pub fn labelled(text: &str, name: &str, labels: &str) -> f64 {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .filter(|line| line.split([' ', '{']).next() == Some(name))
@@ -92,7 +94,7 @@ async fn a_stopped_fleet_counts_its_polls_as_empty_ticks_never_as_claimed_ones()
     );
     assert_eq!(sample(&stopped, "dispatcher_claim_batch_size_count"), 0.0);
 
-    assert_eq!(service.post("/api/messaging/start").await, 200);
+    assert_eq!(service.start().await.0, 200);
     let running = eventually("the claiming tick counted", || async {
         let text = service.get_text("/metrics").await;
         (labelled(&text, "dispatcher_ticks_total", r#"result="claimed""#) == 1.0).then_some(text)

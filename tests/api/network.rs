@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use message_dispatcher::repository::STATEMENT_TIMEOUT;
 use sqlx::PgPool;
 
-use crate::crash::{count, service_vars, slow_provider};
+use crate::helpers::{count, service_vars, slow_provider, Api};
 use crate::helpers::{
     create_database, eventually, eventually_within, insert_messages, redis_url, spawn_app_with,
     start_provider, TestApp, TestOptions,
@@ -34,11 +34,8 @@ async fn app_behind_a_provider_proxy(timeout_ms: u64) -> (TestApp, FaultProxy) {
 }
 
 async fn row(db: &PgPool, id: i64) -> (String, Option<String>, Option<String>) {
-    sqlx::query_as("SELECT status, last_error, provider_message_id FROM messages WHERE id = $1")
-        .bind(id)
-        .fetch_one(db)
-        .await
-        .unwrap()
+    let row = crate::helpers::row(db, id).await;
+    (row.status, row.last_error, row.provider_message_id)
 }
 
 /// Makes every retried row due now, so that the next tick takes it.
@@ -189,9 +186,7 @@ async fn a_silent_link_to_postgresql_never_hangs_ticks_readiness_or_stop_and_sen
     let (status, ready) = app.get("/readyz").await;
     let readiness = started.elapsed();
     let started = Instant::now();
-    let (stop, _) = app
-        .post("/api/messaging/stop", &serde_json::json!({}))
-        .await;
+    let (stop, _) = app.stop().await;
     let stopping = started.elapsed();
 
     assert!(tick < bound, "a tick took {tick:?}");
@@ -202,9 +197,7 @@ async fn a_silent_link_to_postgresql_never_hangs_ticks_readiness_or_stop_and_sen
     assert_eq!(app.provider.stats().calls, 0);
 
     proxy.set(Fault::None);
-    let (start, _) = app
-        .post("/api/messaging/start", &serde_json::json!({}))
-        .await;
+    let (start, _) = app.start().await;
     assert_eq!(start, 200);
     eventually_within(bound * 2, "every message sent", || async {
         app.tick().await;
@@ -241,12 +234,9 @@ async fn a_silent_link_to_redis_never_pauses_sending_and_the_cache_fills_again()
     assert!(took < Duration::from_secs(3), "{took:?}");
     assert_eq!(count(&app.db, "sent").await, 4);
     let started = Instant::now();
-    let (status, ready) = app.get("/readyz").await;
-    assert_eq!((status, ready["redis"].as_str()), (200, Some("down")));
-    let (status, message) = app.get(&format!("/api/messages/{}", during[0])).await;
     assert_eq!(
-        (status, message["delivery_source"].as_str()),
-        (200, Some("database"))
+        app.cache_view(during[0]).await,
+        ("down".to_owned(), "database".to_owned())
     );
     assert!(started.elapsed() < Duration::from_secs(5));
 
@@ -271,7 +261,7 @@ async fn sigterm_with_a_silent_postgresql_exits_0_within_its_bound_and_nothing_i
     .await;
     let db = PgPool::connect(&database_url).await.unwrap();
     let id = insert_messages(&db, 1).await[0];
-    assert_eq!(service.post("/api/messaging/start").await, 200);
+    assert_eq!(service.start().await.0, 200);
     eventually("the call in flight", || async {
         (provider.calls().len() == 1).then_some(())
     })

@@ -4,10 +4,10 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{spawn_app, Api, TestApp};
 
 /// Every route of the service, as its README and the SPEC list them.
-const SERVED: [(&str, &str); 15] = [
+const SERVED: [(&str, &str); 18] = [
     ("get", "/"),
     ("get", "/console.css"),
     ("get", "/console.js"),
@@ -23,6 +23,9 @@ const SERVED: [(&str, &str); 15] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
+    ("post", "/provider/receipts"),
+    ("get", "/api/webhooks/events"),
+    ("post", "/api/webhooks/events/{id}/retry"),
 ];
 
 async fn document(app: &TestApp) -> Value {
@@ -55,7 +58,12 @@ async fn call(app: &TestApp, method: &str, path: &str, id: i64) -> (u16, Value) 
             )
             .await
         }
+        "post" if path == "/provider/receipts" => {
+            let receipt = json!({ "messageId": "unknown", "status": "delivered", "at": "2026-12-03T10:00:00Z" });
+            app.receipt(&receipt, None).await
+        }
         "post" => app.post(&path, &json!({})).await,
+        "get" if path == "/api/webhooks/events" => app.get(&format!("{path}?status=dead")).await,
         "get" if path == "/" || path.starts_with("/console.") => {
             let mut response = app
                 .api
@@ -86,8 +94,11 @@ async fn every_served_route_is_documented_and_every_documented_one_is_served() {
     assert_eq!(operations(&document), expected);
     for (method, path) in SERVED {
         let (status, body) = call(&app, method, path, id).await;
-        // A pending message cannot be retried: 409 says the route is there.
-        let served = status < 400 || status == 503 || (path.ends_with("/retry") && status == 409);
+        // A pending message cannot be retried: 409 says the route is there;
+        // so does the 404 of an event that does not exist.
+        let retry = (path.starts_with("/api/messages/") && status == 409)
+            || (path.starts_with("/api/webhooks/") && status == 404);
+        let served = status < 400 || status == 503 || retry;
         assert!(served, "{method} {path}: {status} {body}");
     }
     let (status, body) = app.get("/api/messaging/nothing").await;
@@ -194,4 +205,18 @@ async fn swagger_ui_is_served_from_the_binary() {
     assert!(!html.contains("https://"), "no asset from a CDN: {html}");
     assert_eq!(script.status(), 200);
     assert!(bundle.len() > 100_000, "the vendored bundle");
+}
+
+#[actix_web::test]
+async fn the_document_gives_the_callback_url_pattern_the_service_checks() {
+    let app = spawn_app().await;
+    let document = document(&app).await;
+
+    let pattern =
+        &document["components"]["schemas"]["NewMessage"]["properties"]["callback_url"]["pattern"];
+
+    assert_eq!(
+        pattern.as_str(),
+        Some(message_dispatcher::domain::CALLBACK_URL_PATTERN)
+    );
 }

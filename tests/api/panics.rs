@@ -1,8 +1,8 @@
 //! A handler that panics is restarted and the pipeline goes on.
 
-use message_dispatcher::actors::{PanicOnNextClaim, PANIC_IN_SENDER};
+use message_dispatcher::pipeline::{PanicOnNextClaim, PANIC_IN_SENDER};
 
-use crate::helpers::{eventually, spawn_app, spawn_app_with, TestOptions};
+use crate::helpers::{eventually, spawn_app, spawn_app_with, Api, TestOptions};
 
 #[actix_web::test]
 async fn a_panicking_claim_restarts_the_fetcher_and_the_next_tick_sends() {
@@ -18,7 +18,7 @@ async fn a_panicking_claim_restarts_the_fetcher_and_the_next_tick_sends() {
     app.tick().await;
 
     assert_eq!(app.provider_keys(), ids);
-    assert_eq!(app.get("/api/messaging/status").await.0, 200);
+    assert_eq!(app.status().await.0, 200);
 }
 
 #[actix_web::test]
@@ -45,11 +45,8 @@ async fn a_panicking_send_frees_its_slot_and_the_message_is_sent_after_its_lease
         (!app.provider.calls().is_empty()).then_some(())
     })
     .await;
-    let (status, attempts): (String, i32) =
-        sqlx::query_as("SELECT status, attempts FROM messages WHERE id = $1")
-            .bind(id)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let row = crate::helpers::row(&app.db, id).await;
+    let status = row.status;
+    let attempts = row.attempts;
     assert_eq!((status.as_str(), attempts), ("sent", 2));
 }

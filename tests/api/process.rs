@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::helpers::{eventually, eventually_within};
+use crate::helpers::{eventually, eventually_within, Api};
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
@@ -30,6 +30,9 @@ pub struct ServiceProcess {
     pub address: String,
     /// Every line it wrote, stdout and stderr: JSON log lines as objects.
     logs: Arc<Mutex<Vec<Value>>>,
+    /// The threads that read its stdout and stderr into `logs`, until the
+    /// process exits.
+    readers: Vec<std::thread::JoinHandle<()>>,
     /// The secrets it was given, none of which may appear in a line.
     secrets: Vec<String>,
     api_key: String,
@@ -89,7 +92,14 @@ impl ServiceProcess {
             }
         }
         for (name, value) in vars {
-            if ["API_KEY", "PROVIDER_AUTH_KEY", "REDIS_URL"].contains(&name.as_str())
+            if [
+                "API_KEY",
+                "PROVIDER_AUTH_KEY",
+                "REDIS_URL",
+                "RECEIPT_AUTH_KEY",
+                "WEBHOOK_SECRET",
+            ]
+            .contains(&name.as_str())
                 && !value.is_empty()
             {
                 secrets.push(value.clone());
@@ -103,18 +113,21 @@ impl ServiceProcess {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
-        for output in [
+        let readers = [
             Box::new(stdout) as Box<dyn std::io::Read + Send>,
             Box::new(stderr),
-        ] {
+        ]
+        .into_iter()
+        .map(|output| {
             let logs = logs.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(output).lines().map_while(Result::ok) {
                     let entry = serde_json::from_str(&line).unwrap_or(Value::String(line));
                     logs.lock().unwrap().push(entry);
                 }
-            });
-        }
+            })
+        })
+        .collect();
         let port = eventually("the service to listen", || {
             let logs = logs.clone();
             async move {
@@ -129,6 +142,7 @@ impl ServiceProcess {
             child,
             address: format!("http://127.0.0.1:{port}"),
             logs,
+            readers,
             secrets,
             api_key,
         }
@@ -174,6 +188,15 @@ impl ServiceProcess {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.read_to_the_end();
+    }
+
+    /// Once the process has exited: waits until every line it wrote is in
+    /// `logs`.
+    fn read_to_the_end(&mut self) {
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
     }
 
     /// Sends a signal by name (`STOP`, `CONT`, ...).
@@ -205,11 +228,13 @@ impl ServiceProcess {
     pub async fn terminate_within(&mut self, limit: std::time::Duration) -> ExitStatus {
         self.signal("TERM");
         let child = &mut self.child;
-        eventually_within(limit, "the service to exit", || {
+        let status = eventually_within(limit, "the service to exit", || {
             let exited = child.try_wait().unwrap();
             async move { exited }
         })
-        .await
+        .await;
+        self.read_to_the_end();
+        status
     }
 
     /// Whether the process is still running.
@@ -232,30 +257,35 @@ impl ServiceProcess {
             .expect("GET")
     }
 
-    /// `GET` a path; the status, and the JSON body.
-    pub async fn get(&self, path: &str) -> (u16, Value) {
-        let mut response = self.fetch(path).await;
-        let body = response.json::<Value>().await.unwrap_or(Value::Null);
-        (response.status().as_u16(), body)
-    }
-
     /// `GET` a path; the body as text.
     pub async fn get_text(&self, path: &str) -> String {
         let mut response = self.fetch(path).await;
         let body = response.body().limit(1 << 22).await.expect("a body");
         String::from_utf8_lossy(&body).into_owned()
     }
+}
 
-    /// `POST` with an empty JSON body; the status.
-    pub async fn post(&self, path: &str) -> u16 {
-        let client = awc::Client::default();
-        let response = client
+impl Api for ServiceProcess {
+    /// `GET` a path; the status, and the JSON body.
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let mut response = self.fetch(path).await;
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        (response.status().as_u16(), body)
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let mut response = awc::Client::default()
             .post(format!("{}{path}", self.address))
             .insert_header(self.authorization())
-            .send_json(&serde_json::json!({}))
+            .send_json(body)
             .await
             .expect("POST");
-        response.status().as_u16()
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        (response.status().as_u16(), body)
+    }
+
+    async fn receipt(&self, body: &Value, key: Option<&str>) -> (u16, Value) {
+        crate::helpers::post_receipt(&awc::Client::default(), &self.address, body, key).await
     }
 }
 

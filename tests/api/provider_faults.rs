@@ -3,16 +3,12 @@
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use message_dispatcher::mock_provider::Behaviour;
+use mock_provider::Behaviour;
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp, TestOptions};
+use crate::helpers::{spawn_app, spawn_app_with, Api, TestApp, TestOptions};
 
 fn failing(status: StatusCode) -> Behaviour {
-    Behaviour {
-        failure_rate: 1.0,
-        failure_status: status,
-        ..Behaviour::accept_all()
-    }
+    Behaviour::failing(status)
 }
 
 fn canned(status: StatusCode, body: String) -> Behaviour {
@@ -32,14 +28,13 @@ struct Row {
 }
 
 async fn row(app: &TestApp, id: i64) -> Row {
-    sqlx::query_as(
-        "SELECT status, attempts, last_error, extract(epoch FROM due_at - now())::float8 AS wait
-         FROM messages WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_one(&app.db)
-    .await
-    .unwrap()
+    let row = app.row(id).await;
+    Row {
+        status: row.status,
+        attempts: row.attempts,
+        last_error: row.last_error,
+        wait: row.due_in,
+    }
 }
 
 /// Makes every pending row due now, as if its backoff had passed.
@@ -127,10 +122,8 @@ async fn a_400_fails_the_message_at_once() {
 #[actix_web::test]
 async fn a_time_out_is_retried_later_with_a_clear_error() {
     let app = spawn_app_with(TestOptions::default().var("PROVIDER_TIMEOUT_MS", 300)).await;
-    app.provider.set_behaviour(Behaviour {
-        latency: Duration::from_secs(3),
-        ..Behaviour::accept_all()
-    });
+    app.provider
+        .set_behaviour(Behaviour::slow(Duration::from_secs(3)));
     let id = app.insert_messages(1).await[0];
 
     app.tick().await;

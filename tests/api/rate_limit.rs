@@ -1,7 +1,7 @@
 //! A provider's 429 with Retry-After pauses every call.
 
 use actix_web::http::StatusCode;
-use message_dispatcher::mock_provider::Behaviour;
+use mock_provider::Behaviour;
 
 use crate::helpers::{eventually, spawn_app_with, TestOptions};
 
@@ -24,12 +24,9 @@ async fn retry_after_stops_every_call_until_then_and_the_message_is_not_failed()
         1,
         "no call while the provider asked to wait"
     );
-    let (status, attempts): (String, i32) =
-        sqlx::query_as("SELECT status, attempts FROM messages WHERE id = $1")
-            .bind(ids[0])
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let row = crate::helpers::row(&app.db, ids[0]).await;
+    let status = row.status;
+    let attempts = row.attempts;
     assert_eq!(
         (status.as_str(), attempts),
         ("pending", 1),

@@ -3,13 +3,13 @@
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_with, TestOptions};
+use crate::helpers::{spawn_app, spawn_app_with, Api, TestOptions};
 
 #[actix_web::test]
 async fn stopped_scheduler_sends_nothing_on_next_tick() {
     let app = spawn_app().await;
 
-    let (status, body) = app.post("/api/messaging/stop", &json!({})).await;
+    let (status, body) = app.stop().await;
     app.insert_messages(2).await;
 
     assert_eq!(status, 200);
@@ -24,7 +24,7 @@ async fn start_resumes_with_a_tick_at_once() {
     let app = spawn_app_with(TestOptions::default().var("DISPATCH_AUTOSTART", false)).await;
     let ids = app.insert_messages(3).await;
 
-    let (status, body) = app.post("/api/messaging/start", &json!({})).await;
+    let (status, body) = app.start().await;
     app.pipeline.settle().await;
     app.pipeline.wait_idle().await;
 
@@ -40,7 +40,7 @@ async fn start_and_stop_are_idempotent() {
     app.insert_messages(4).await;
 
     for _ in 0..2 {
-        let (status, body) = app.post("/api/messaging/start", &json!({})).await;
+        let (status, body) = app.start().await;
         assert_eq!((status, body["running"].clone()), (200, json!(true)));
     }
     app.pipeline.settle().await;
@@ -51,7 +51,7 @@ async fn start_and_stop_are_idempotent() {
     );
 
     for _ in 0..2 {
-        let (status, body) = app.post("/api/messaging/stop", &json!({})).await;
+        let (status, body) = app.stop().await;
         assert_eq!((status, body["running"].clone()), (200, json!(false)));
     }
     assert!(!app.tick().await);
@@ -83,7 +83,7 @@ async fn status_reports_pace_ticks_and_counts() {
     app.insert_messages(5).await;
     app.tick().await;
 
-    let (status, body) = app.get("/api/messaging/status").await;
+    let (status, body) = app.status().await;
 
     assert_eq!(status, 200);
     assert_eq!(body["running"], true);
@@ -96,21 +96,21 @@ async fn status_reports_pace_ticks_and_counts() {
     assert!(body["next_tick_at"].is_string());
     assert_eq!(
         body["counts"],
-        json!({ "pending": 2, "sending": 0, "sent": 3, "failed": 0 })
+        json!({ "pending": 2, "sending": 0, "sent": 3, "failed": 0, "delivered": 0, "undelivered": 0 })
     );
 }
 
 #[actix_web::test]
 async fn stop_cancels_the_timer() {
     let app = spawn_app_with(TestOptions::default().var("DISPATCH_INTERVAL_MS", 20)).await;
-    app.post("/api/messaging/stop", &json!({})).await;
-    let (_, before) = app.get("/api/messaging/status").await;
+    app.stop().await;
+    let (_, before) = app.status().await;
     app.insert_messages(2).await;
 
     // Nothing to await: an absence. Ten intervals pass.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
-    let (_, after) = app.get("/api/messaging/status").await;
+    let (_, after) = app.status().await;
     assert_eq!(
         after["last_tick_at"], before["last_tick_at"],
         "no tick after the stop"

@@ -73,19 +73,13 @@ async fn sent_is_kept_equal_to_status_by_the_database() {
     let app = spawn_app().await;
     app.insert_messages(1).await;
 
-    let sent: bool = sqlx::query_scalar("SELECT sent FROM messages")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let sent = crate::helpers::first_row(&app.db).await.sent;
     assert!(!sent);
     sqlx::query("UPDATE messages SET status = 'sent', provider_message_id = 'p', sent_at = now()")
         .execute(&app.db)
         .await
         .unwrap();
-    let sent: bool = sqlx::query_scalar("SELECT sent FROM messages")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let sent = crate::helpers::first_row(&app.db).await.sent;
     assert!(sent);
     let direct_write = sqlx::query("UPDATE messages SET sent = false")
         .execute(&app.db)
@@ -93,13 +87,9 @@ async fn sent_is_kept_equal_to_status_by_the_database() {
     assert!(direct_write.is_err(), "sent cannot be written directly");
 }
 
-async fn counted(app: &crate::helpers::TestApp) -> message_dispatcher::repository::StatusCounts {
-    let mut counts = message_dispatcher::repository::StatusCounts::default();
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, count(*) FROM messages GROUP BY status")
-            .fetch_all(&app.db)
-            .await
-            .unwrap();
+async fn counted(app: &crate::helpers::TestApp) -> message_dispatcher::repository::CountsByStatus {
+    let mut counts = message_dispatcher::repository::CountsByStatus::default();
+    let rows = crate::helpers::counted_by_status(&app.db).await.unwrap();
     for (status, n) in rows {
         match status.as_str() {
             "pending" => counts.pending = n,
@@ -154,6 +144,6 @@ async fn status_counts_follow_every_kind_of_change_without_counting_the_table() 
         .unwrap();
     assert_eq!(
         count_by_status(&app.db).await.unwrap(),
-        message_dispatcher::repository::StatusCounts::default()
+        message_dispatcher::repository::CountsByStatus::default()
     );
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, Api};
 
 #[actix_web::test]
 async fn the_sent_list_pages_through_250_rows_with_no_gap_and_no_repeat() {
@@ -72,12 +72,7 @@ async fn the_sent_list_defaults_to_20_and_ignores_unsent_rows() {
     let (status, body) = app.get("/api/messages/sent").await;
 
     assert_eq!(status, 200);
-    let listed: Vec<i64> = body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_i64().unwrap())
-        .collect();
+    let listed: Vec<i64> = crate::helpers::item_ids(&body);
     let newest_sent: Vec<i64> = ids[2..22].iter().rev().copied().collect();
     assert_eq!(listed, newest_sent);
     assert!(body["next_cursor"].is_string());

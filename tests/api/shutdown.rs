@@ -2,16 +2,13 @@
 
 use std::time::Duration;
 
-use message_dispatcher::mock_provider::Behaviour;
+use mock_provider::Behaviour;
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, Api};
 
 fn slow() -> Behaviour {
-    Behaviour {
-        latency: Duration::from_millis(1500),
-        ..Behaviour::accept_all()
-    }
+    Behaviour::slow(Duration::from_millis(1500))
 }
 
 #[actix_web::test]
@@ -20,19 +17,17 @@ async fn shutdown_waits_for_in_flight_sends_and_writes_their_outcomes() {
     app.provider.set_behaviour(slow());
     app.insert_messages(2).await;
     assert!(app.pipeline.tick().await);
-    let sending: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE status = 'sending'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let sending = crate::helpers::count(&app.db, "sending").await;
     assert_eq!(sending, 2, "both calls are in flight");
     let db = app.db.clone();
 
     app.shut_down().await.expect("a clean exit");
 
-    let statuses: Vec<String> = sqlx::query_scalar("SELECT status FROM messages ORDER BY id")
-        .fetch_all(&db)
+    let statuses: Vec<String> = crate::helpers::rows(&db)
         .await
-        .unwrap();
+        .into_iter()
+        .map(|row| row.status)
+        .collect();
     assert_eq!(statuses, ["sent", "sent"]);
 }
 
@@ -43,7 +38,7 @@ async fn stop_lets_in_flight_sends_finish_and_claims_nothing_more() {
     app.insert_messages(4).await;
     assert!(app.pipeline.tick().await);
 
-    let (status, body) = app.post("/api/messaging/stop", &json!({})).await;
+    let (status, body) = app.stop().await;
     app.pipeline.wait_idle().await;
 
     assert_eq!((status, body["running"].clone()), (200, json!(false)));

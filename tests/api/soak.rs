@@ -11,11 +11,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use message_dispatcher::mock_provider::{Behaviour, MockProvider};
+use mock_provider::{Behaviour, MockProvider};
 use sqlx::PgPool;
 
-use crate::crash::service_vars;
+use crate::helpers::service_vars;
 use crate::helpers::{eventually_within, start_provider};
 use crate::process::{PrivatePostgres, PrivateRedis, ServiceProcess};
 
@@ -121,16 +120,6 @@ fn fleet_vars(
             ("RUST_LOG", "warn,message_dispatcher::startup=info"),
         ],
     )
-}
-
-/// A message as it ended.
-#[derive(sqlx::FromRow)]
-struct Row {
-    id: i64,
-    status: String,
-    provider_message_id: Option<String>,
-    sent_at: Option<DateTime<Utc>>,
-    last_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -241,10 +230,7 @@ async fn a_soak_under_chaos_ends_with_every_message_sent_or_failed_each_accepted
                     retry_after_secs: retry_after,
                     ..Behaviour::accept_all()
                 };
-                let slow = |ms: u64| Behaviour {
-                    latency: Duration::from_millis(ms),
-                    ..Behaviour::accept_all()
-                };
+                let slow = |ms: u64| Behaviour::slow(Duration::from_millis(ms));
                 provider.set_behaviour(match chaos {
                     Chaos::Provider500 => failing(500, 0.5, None),
                     Chaos::Provider429 => failing(429, 0.3, Some(1)),
@@ -269,11 +255,7 @@ async fn a_soak_under_chaos_ends_with_every_message_sent_or_failed_each_accepted
         Duration::from_secs(180),
         "every message finished",
         || async {
-            let counts: Vec<(String, i64)> =
-                sqlx::query_as("SELECT status, count(*) FROM messages GROUP BY status ORDER BY 1")
-                    .fetch_all(&db)
-                    .await
-                    .ok()?;
+            let counts = crate::helpers::counted_by_status(&db).await.ok()?;
             let unfinished = counts
                 .iter()
                 .any(|(status, n)| (status == "pending" || status == "sending") && *n > 0);
@@ -284,11 +266,7 @@ async fn a_soak_under_chaos_ends_with_every_message_sent_or_failed_each_accepted
     let end_rss = rss_kib(steady.pid());
     let warm_rss = rss_by_round.first().copied().unwrap_or(first_rss);
 
-    let rows: Vec<Row> =
-        sqlx::query_as("SELECT id, status, provider_message_id, sent_at, last_error FROM messages")
-            .fetch_all(&db)
-            .await
-            .unwrap();
+    let rows = crate::helpers::rows(&db).await;
     let calls = provider.calls();
     let mut accepted: HashMap<i64, String> = HashMap::new();
     let mut last_call: HashMap<i64, u64> = HashMap::new();
@@ -301,12 +279,13 @@ async fn a_soak_under_chaos_ends_with_every_message_sent_or_failed_each_accepted
         *last = (*last).max(call.received_at_ms);
     }
     let (mut sent, mut failed, mut lost, mut after_sent) = (0u64, 0u64, 0u64, 0u64);
-    for Row {
+    for crate::helpers::Row {
         id,
         status,
         provider_message_id,
         sent_at,
         last_error,
+        ..
     } in &rows
     {
         match status.as_str() {

@@ -32,6 +32,8 @@ try {
   await page.waitForFunction(() => Number(document.querySelector("#count-sent").textContent) >= 2);
   assert.equal(await page.textContent("#running"), "running");
   assert.match(await page.textContent("#count-failed"), /^[1-9]/);
+  // The mock reports each delivery a tenth of a second after the send.
+  await page.waitForFunction(() => Number(document.querySelector("#count-delivered").textContent) >= 1);
   await page.waitForSelector("#sent-table tbody tr td.phone");
   assert.match(await page.textContent("#sent-table tbody tr td.phone"), /^•••\d{4}$/, "phone numbers are masked");
 

@@ -63,9 +63,10 @@ function showStatus(status) {
   $("last-tick").textContent = when(status.last_tick_at);
   $("next-tick").textContent = when(status.next_tick_at);
   $("instances").textContent = (status.instances || []).map((i) => i.instance_id).join(", ") || "—";
-  for (const name of ["pending", "sending", "sent", "failed"]) {
+  for (const name of ["pending", "sending", "sent", "failed", "delivered", "undelivered"]) {
     $("count-" + name).textContent = status.counts ? status.counts[name] : "?";
   }
+  $("count-dead-webhooks").textContent = status.webhooks ? status.webhooks.dead : "?";
   $("queue-age").textContent = ago(status.oldest_pending_at);
 }
 

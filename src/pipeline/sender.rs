@@ -13,15 +13,14 @@ use tracing::Instrument;
 use super::cache::{CacheActor, StoreDelivery};
 use super::lease::Held;
 use super::status::{RecordOutcome, StatusActor};
-use crate::domain::{Outcome, OutcomeKind, RetryPolicy};
+use crate::domain::{Claim, Outcome, OutcomeKind, RetryPolicy};
 use crate::provider::{ProviderClient, ProviderGate};
-use crate::repository::ClaimedMessage;
 
 /// Send this claimed message to the provider and record the outcome.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Deliver {
-    pub message: ClaimedMessage,
+    pub message: Claim,
     /// Held until the outcome is written: the fetcher claims no more rows
     /// than there are free slots.
     pub slot: OwnedSemaphorePermit,
@@ -30,31 +29,32 @@ pub struct Deliver {
     pub span: tracing::Span,
 }
 
+/// What every sender shares with the rest of the pipeline.
+#[derive(Clone)]
+pub struct SenderLinks {
+    /// The provider's `Retry-After`, for every call of the instance.
+    pub gate: ProviderGate,
+    /// Where outcomes are written.
+    pub status: Addr<StatusActor>,
+    /// Where deliveries are cached, with `REDIS_URL`.
+    pub cache: Option<Addr<CacheActor>>,
+}
+
 /// Posts claimed messages to the provider with its own awc client, and
 /// reports each outcome to the status actor.
 pub struct SenderActor {
     client: ProviderClient,
-    gate: ProviderGate,
-    status: Addr<StatusActor>,
-    cache: Option<Addr<CacheActor>>,
     retry: RetryPolicy,
+    links: SenderLinks,
 }
 
 impl SenderActor {
     /// Must run on the arbiter that hosts the actor: the awc client is `!Send`.
-    pub fn new(
-        client: ProviderClient,
-        gate: ProviderGate,
-        status: Addr<StatusActor>,
-        cache: Option<Addr<CacheActor>>,
-        retry: RetryPolicy,
-    ) -> Self {
+    pub fn new(client: ProviderClient, retry: RetryPolicy, links: SenderLinks) -> Self {
         SenderActor {
             client,
-            gate,
-            status,
-            cache,
             retry,
+            links,
         }
     }
 }
@@ -69,38 +69,40 @@ impl Handler<Deliver> for SenderActor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, request: Deliver, _: &mut Self::Context) -> Self::Result {
-        let Deliver {
-            message,
-            slot,
-            lease,
-            span,
-        } = request;
-        let (client, gate) = (self.client.clone(), self.gate.clone());
-        let (status, cache) = (self.status.clone(), self.cache.clone());
-        let retry = self.retry;
-        let journey = async move {
-            let outcome = deliver(&client, &gate, &message, retry).await;
-            let cache_entry = match &outcome.kind {
-                OutcomeKind::Sent {
-                    provider_message_id,
-                    sent_at,
-                } => Some(StoreDelivery {
-                    id: outcome.id,
-                    provider_message_id: provider_message_id.clone(),
-                    sent_at: *sent_at,
-                }),
-                _ => None,
-            };
-            if status.send(RecordOutcome { outcome }).await.is_err() {
-                tracing::error!("status actor unreachable; the row is retried after its lease");
-            }
-            if let (Some(cache), Some(entry)) = (cache, cache_entry) {
-                cache.do_send(entry);
-            }
-            drop((slot, lease));
-        };
+        let span = request.span.clone();
+        let journey = journey(self.client.clone(), self.retry, self.links.clone(), request);
         Box::pin(journey.instrument(span))
     }
+}
+
+/// One message's way through a sender: the call, the outcome written, the
+/// delivery cached; then its slot and its lease are let go.
+async fn journey(client: ProviderClient, retry: RetryPolicy, links: SenderLinks, request: Deliver) {
+    let Deliver {
+        message,
+        slot,
+        lease,
+        ..
+    } = request;
+    let outcome = deliver(&client, &links.gate, &message, retry).await;
+    let cache_entry = match &outcome.kind {
+        OutcomeKind::Sent {
+            provider_message_id,
+            sent_at,
+        } => Some(StoreDelivery {
+            id: outcome.id,
+            provider_message_id: provider_message_id.clone(),
+            sent_at: *sent_at,
+        }),
+        _ => None,
+    };
+    if links.status.send(RecordOutcome { outcome }).await.is_err() {
+        tracing::error!("status actor unreachable; the row is retried after its lease");
+    }
+    if let (Some(cache), Some(entry)) = (links.cache, cache_entry) {
+        cache.do_send(entry);
+    }
+    drop((slot, lease));
 }
 
 /// Calls the provider once for `message`, unless it asked everyone to wait,
@@ -108,7 +110,7 @@ impl Handler<Deliver> for SenderActor {
 pub async fn deliver(
     client: &ProviderClient,
     gate: &ProviderGate,
-    message: &ClaimedMessage,
+    message: &Claim,
     retry: RetryPolicy,
 ) -> Outcome {
     let outcome = |kind| Outcome {
@@ -125,7 +127,7 @@ pub async fn deliver(
         return outcome(OutcomeKind::Deferred { after: wait });
     }
     #[cfg(feature = "fault-injection")]
-    if message.content == crate::actors::PANIC_IN_SENDER && message.attempts == 1 {
+    if message.content == super::PANIC_IN_SENDER && message.attempts == 1 {
         panic!("injected panic in a sender");
     }
     let answer = client.send(message).await;
@@ -139,14 +141,20 @@ pub async fn deliver(
     }
     let attempt = u32::try_from(message.attempts).unwrap_or(u32::MAX);
     let kind = OutcomeKind::decide(answer, attempt, retry);
-    metrics::counter!(match &kind {
+    report(&kind);
+    outcome(kind)
+}
+
+/// Counts and logs the outcome of one attempt.
+fn report(kind: &OutcomeKind) {
+    metrics::counter!(match kind {
         OutcomeKind::Sent { .. } => "dispatcher_messages_sent_total",
         OutcomeKind::Retry { .. } => "dispatcher_messages_retried_total",
         OutcomeKind::Failed { .. } => "dispatcher_messages_failed_total",
         OutcomeKind::Deferred { .. } => "dispatcher_messages_deferred_total",
     })
     .increment(1);
-    match &kind {
+    match kind {
         OutcomeKind::Sent {
             provider_message_id,
             ..
@@ -159,5 +167,4 @@ pub async fn deliver(
         OutcomeKind::Failed { error } => tracing::warn!(error = %error, "failed"),
         OutcomeKind::Deferred { .. } => {}
     }
-    outcome(kind)
 }

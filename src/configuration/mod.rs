@@ -3,111 +3,18 @@
 //! names it instead of failing later, in the middle of a send.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::http::Uri;
 use envconfig::Envconfig;
 
-/// Why the settings could not be read; the message names the variable.
-#[derive(Debug, derive_more::Display, derive_more::Error)]
-#[display("configuration error: {_0}")]
-pub struct ConfigError(#[error(not(source))] String);
+mod validate;
+mod values;
+mod webhook;
 
-impl From<envconfig::Error> for ConfigError {
-    fn from(error: envconfig::Error) -> Self {
-        let text = match error {
-            envconfig::Error::EnvVarMissing { name } => format!("{name} is required but not set"),
-            envconfig::Error::ParseError { name } => {
-                format!("{name} has a malformed value ({})", expected(name))
-            }
-        };
-        ConfigError(text)
-    }
-}
-
-/// What a variable must look like, for the parse error of envconfig, which
-/// names the variable but not the reason.
-fn expected(name: &str) -> &'static str {
-    match name {
-        "HTTP_ADDR" => "expected host:port, such as 0.0.0.0:8080",
-        "DISPATCH_AUTOSTART" => "expected true or false",
-        "LOG_FORMAT" => "expected json or pretty",
-        "DISPATCH_SCOPE" => "expected cluster or instance",
-        _ => "expected a whole number",
-    }
-}
-
-/// A value that must never reach a log line or a Debug print.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret itself, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl FromStr for Secret {
-    type Err = std::convert::Infallible;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_owned()))
-    }
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// One JSON object per line, for log collectors.
-    Json,
-    /// Human-readable lines, for a terminal.
-    Pretty,
-}
-
-impl FromStr for LogFormat {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "json" => Ok(LogFormat::Json),
-            "pretty" => Ok(LogFormat::Pretty),
-            _ => Err(()),
-        }
-    }
-}
-
-/// Whether start/stop and the rate are shared by the fleet or per instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DispatchScope {
-    /// One state and one rate for every instance on the database.
-    Cluster,
-    /// Each instance keeps its own state and rate.
-    Instance,
-}
-
-impl FromStr for DispatchScope {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "cluster" => Ok(DispatchScope::Cluster),
-            "instance" => Ok(DispatchScope::Instance),
-            _ => Err(()),
-        }
-    }
-}
+pub use validate::ConfigError;
+pub use values::{DispatchScope, LogFormat, Secret};
+pub use webhook::WebhookSettings;
 
 /// The shortest lease the service keeps: renewed every third of it, a lease
 /// must outlast a few statement round trips, a busy pool and a pause of the
@@ -127,6 +34,8 @@ pub struct Settings {
     pub provider: ProviderSettings,
     #[envconfig(nested)]
     pub dispatch: DispatchSettings,
+    #[envconfig(nested)]
+    pub webhook: WebhookSettings,
     #[envconfig(from = "LOG_FORMAT", default = "json")]
     pub log_format: LogFormat,
 }
@@ -161,6 +70,9 @@ pub struct HttpSettings {
     /// Also accepted while clients move to a new `API_KEY`.
     #[envconfig(from = "API_KEY_PREVIOUS")]
     pub api_key_previous: Option<Secret>,
+    /// When set, `POST /provider/receipts` requires it in `x-receipt-key`.
+    #[envconfig(from = "RECEIPT_AUTH_KEY")]
+    pub receipt_auth_key: Option<Secret>,
 }
 
 impl HttpSettings {
@@ -173,6 +85,13 @@ impl HttpSettings {
             .filter(|key| !key.expose().is_empty())
             .cloned()
             .collect()
+    }
+
+    /// The key receipts must carry; an empty value counts as unset.
+    pub fn receipt_key(&self) -> Option<Secret> {
+        self.receipt_auth_key
+            .clone()
+            .filter(|key| !key.expose().is_empty())
     }
 }
 
@@ -225,84 +144,6 @@ impl Settings {
     /// Reads and validates a map of variables, as tests do.
     pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         Self::init_from_hashmap(vars)?.validated()
-    }
-
-    fn validated(mut self) -> Result<Self, ConfigError> {
-        let fail = |text: String| Err(ConfigError(text));
-        let uri = Uri::from_str(&self.provider.url).ok();
-        if !matches!(
-            uri.as_ref().and_then(Uri::scheme_str),
-            Some("http" | "https")
-        ) || uri.as_ref().and_then(Uri::host).is_none()
-        {
-            return fail("PROVIDER_URL must be an http:// or https:// URL".into());
-        }
-        if HeaderName::from_str(&self.provider.auth_header).is_err() {
-            return fail("PROVIDER_AUTH_HEADER is not a valid HTTP header name".into());
-        }
-        if let Some(key) = &self.provider.auth_key {
-            if HeaderValue::from_str(key.expose()).is_err() {
-                return fail(
-                    "PROVIDER_AUTH_KEY contains characters not allowed in a header".into(),
-                );
-            }
-        }
-        let has = |key: &Option<Secret>| key.as_ref().is_some_and(|k| !k.expose().is_empty());
-        if has(&self.http.api_key_previous) && !has(&self.http.api_key) {
-            return fail(
-                "API_KEY_PREVIOUS is set without API_KEY: set the new key in API_KEY".into(),
-            );
-        }
-        let dispatch = &self.dispatch;
-        let ranges: [(&str, u64, u64, u64); 9] = [
-            (
-                "PROVIDER_TIMEOUT_MS",
-                self.provider.timeout_ms,
-                1,
-                3_600_000,
-            ),
-            (
-                "DISPATCH_BATCH_SIZE",
-                dispatch.batch_size.into(),
-                1,
-                100_000,
-            ),
-            ("DISPATCH_INTERVAL_MS", dispatch.interval_ms, 1, 86_400_000),
-            (
-                "SENDER_POOL_SIZE",
-                dispatch.sender_pool_size.into(),
-                1,
-                1024,
-            ),
-            (
-                "SENDER_CONCURRENCY",
-                dispatch.sender_concurrency.into(),
-                1,
-                10_000,
-            ),
-            ("MAX_ATTEMPTS", dispatch.max_attempts.into(), 1, 1000),
-            ("RETRY_BASE_MS", dispatch.retry_base_ms, 1, 86_400_000),
-            ("LEASE_MS", dispatch.lease_ms, 1, 86_400_000),
-            ("CACHE_TTL_SECS", self.redis.ttl_secs, 1, 31_536_000),
-        ];
-        for (name, value, min, max) in ranges {
-            if !(min..=max).contains(&value) {
-                return fail(format!(
-                    "{name} must be between {min} and {max}, got {value}"
-                ));
-            }
-        }
-        match &self.dispatch.instance_id {
-            Some(id) if id.trim().is_empty() => {
-                return fail("INSTANCE_ID must not be empty".into())
-            }
-            Some(_) => {}
-            None => {
-                let host = gethostname::gethostname().to_string_lossy().into_owned();
-                self.dispatch.instance_id = Some(format!("{host}-{}", std::process::id()));
-            }
-        }
-        Ok(self)
     }
 }
 

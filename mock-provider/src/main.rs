@@ -1,10 +1,9 @@
-//! The mock provider binary: see `message_dispatcher::mock_provider`.
+//! The mock provider binary: see the library of this crate.
 
 use std::process::ExitCode;
 
-use message_dispatcher::configuration::LogFormat;
-use message_dispatcher::mock_provider::{self, MockSettings};
-use message_dispatcher::telemetry;
+use mock_provider::MockSettings;
+use tracing_subscriber::EnvFilter;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
@@ -15,7 +14,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(LogFormat::Pretty);
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
     match mock_provider::run(settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

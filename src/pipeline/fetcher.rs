@@ -7,18 +7,18 @@
 //! the `LeaseKeeper`) until its outcome is written.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
 use sqlx::PgPool;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
-use super::guarded;
 use super::lease::Leases;
 use super::sender::Deliver;
+use super::{guarded, Panicked};
+use crate::domain::Claim;
 use crate::provider::ProviderGate;
-use crate::repository::{self, ClaimedMessage};
+use crate::repository::{self, ClaimPolicy};
 
 /// Time to claim a batch. Carries the span of the tick.
 #[derive(Message)]
@@ -52,20 +52,6 @@ pub struct Barrier;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct PanicOnNextClaim;
-
-/// What a tick claims, and how.
-#[derive(Debug, Clone)]
-pub struct ClaimPolicy {
-    /// `DISPATCH_BATCH_SIZE`: the most rows one tick claims.
-    pub batch_size: u32,
-    /// `LEASE_MS`: how long a claim lasts.
-    pub lease: Duration,
-    /// Written to `claimed_by`.
-    pub instance_id: Arc<str>,
-    /// Cluster scope: the interval, with which the claim takes the fleet's
-    /// turn. Instance scope: none.
-    pub turn: Option<Duration>,
-}
 
 /// Claims due rows on each tick, at most as many as there are free
 /// sender slots, and deals them out to the senders.
@@ -105,7 +91,57 @@ impl FetcherActor {
         }
     }
 
-    fn dispatch(&mut self, messages: Vec<ClaimedMessage>, mut slots: OwnedSemaphorePermit) {
+    /// The slots a tick may fill: as many as are free, at most a batch; none
+    /// while the provider asked to wait or every slot is busy.
+    fn free_slots(&self, span: &tracing::Span) -> Option<(u32, OwnedSemaphorePermit)> {
+        if let Some(wait) = self.gate.paused_for() {
+            tracing::info!(parent: span, wait_ms = wait.as_millis() as u64, "provider asked to wait; tick skipped");
+            return None;
+        }
+        let free = self
+            .slots
+            .available_permits()
+            .min(self.policy.batch_size as usize);
+        let free = u32::try_from(free).ok().filter(|&free| free > 0);
+        let slots = free.and_then(|n| self.slots.clone().try_acquire_many_owned(n).ok());
+        if slots.is_none() {
+            tracing::debug!(parent: span, "every sender slot is busy; tick skipped");
+        }
+        free.zip(slots)
+    }
+
+    /// Deals out what a claim took, and counts the tick.
+    fn claimed(
+        &mut self,
+        claimed: Result<Result<Vec<Claim>, sqlx::Error>, Panicked>,
+        slots: OwnedSemaphorePermit,
+        ctx: &mut Context<Self>,
+    ) {
+        let result = match claimed {
+            // Nothing due, or (cluster scope) the fleet is stopped or another
+            // instance has the turn.
+            Ok(Ok(messages)) if messages.is_empty() => "empty",
+            Ok(Ok(messages)) => {
+                metrics::histogram!("dispatcher_claim_batch_size").record(messages.len() as f64);
+                let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
+                tracing::info!(claimed = messages.len(), ids = ?ids, "claimed a batch");
+                self.dispatch(messages, slots);
+                "claimed"
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(error = %error, "tick skipped: the claim failed");
+                "failed"
+            }
+            Err(Panicked) => {
+                tracing::error!("the claim panicked; restarting the fetcher");
+                ctx.stop();
+                "failed"
+            }
+        };
+        metrics::counter!("dispatcher_ticks_total", "result" => result).increment(1);
+    }
+
+    fn dispatch(&mut self, messages: Vec<Claim>, mut slots: OwnedSemaphorePermit) {
         for message in messages {
             let Some(slot) = slots.split(1) else {
                 // Cannot happen: a claim never returns more rows than slots.
@@ -147,23 +183,9 @@ impl Handler<Tick> for FetcherActor {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, tick: Tick, _: &mut Self::Context) -> Self::Result {
-        if let Some(wait) = self.gate.paused_for() {
-            tracing::info!(parent: &tick.span, wait_ms = wait.as_millis() as u64, "provider asked to wait; tick skipped");
+        let Some((free, slots)) = self.free_slots(&tick.span) else {
             metrics::counter!("dispatcher_ticks_total", "result" => "skipped").increment(1);
             return AtomicResponse::new(Box::pin(fut::ready(())));
-        }
-        let free = self
-            .slots
-            .available_permits()
-            .min(self.policy.batch_size as usize);
-        let slots = match u32::try_from(free).map(|n| self.slots.clone().try_acquire_many_owned(n))
-        {
-            Ok(Ok(slots)) if free > 0 => slots,
-            _ => {
-                tracing::debug!(parent: &tick.span, "every sender slot is busy; tick skipped");
-                metrics::counter!("dispatcher_ticks_total", "result" => "skipped").increment(1);
-                return AtomicResponse::new(Box::pin(fut::ready(())));
-            }
         };
         let (pool, policy) = (self.pool.clone(), self.policy.clone());
         #[cfg(feature = "fault-injection")]
@@ -173,14 +195,7 @@ impl Handler<Tick> for FetcherActor {
             if inject_panic {
                 panic!("injected panic in the claim");
             }
-            repository::claim_due(
-                &pool,
-                free as u32,
-                policy.lease,
-                &policy.instance_id,
-                policy.turn,
-            )
-            .await
+            repository::claim_due(&pool, &policy, free).await
         };
         let span = tick.span;
         AtomicResponse::new(Box::pin(
@@ -188,34 +203,7 @@ impl Handler<Tick> for FetcherActor {
                 .into_actor(self)
                 .map(move |claimed, act, ctx| {
                     let _entered = span.enter();
-                    match claimed {
-                        Ok(Ok(messages)) if messages.is_empty() => {
-                            // Nothing due, or (cluster scope) the fleet is
-                            // stopped or another instance has the turn.
-                            metrics::counter!("dispatcher_ticks_total", "result" => "empty")
-                                .increment(1);
-                        }
-                        Ok(Ok(messages)) => {
-                            metrics::counter!("dispatcher_ticks_total", "result" => "claimed")
-                                .increment(1);
-                            metrics::histogram!("dispatcher_claim_batch_size")
-                                .record(messages.len() as f64);
-                            let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
-                            tracing::info!(claimed = messages.len(), ids = ?ids, "claimed a batch");
-                            act.dispatch(messages, slots);
-                        }
-                        Ok(Err(error)) => {
-                            metrics::counter!("dispatcher_ticks_total", "result" => "failed")
-                                .increment(1);
-                            tracing::warn!(error = %error, "tick skipped: the claim failed")
-                        }
-                        Err(_) => {
-                            metrics::counter!("dispatcher_ticks_total", "result" => "failed")
-                                .increment(1);
-                            tracing::error!("the claim panicked; restarting the fetcher");
-                            ctx.stop();
-                        }
-                    }
+                    act.claimed(claimed, slots, ctx);
                 }),
         ))
     }

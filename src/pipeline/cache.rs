@@ -1,7 +1,8 @@
 //! `CacheActor`: writes deliveries to Redis, in pipelined batches.
 //!
 //! Takes `StoreDelivery` from the `SenderActor`s after a send; deliveries
-//! that arrive within [`LINGER`] of each other go to Redis in one round trip.
+//! that arrive within a [`super::batch::LINGER`] of each other go to Redis
+//! in one round trip.
 //! A Redis failure is logged once when the cache becomes unavailable and once
 //! when it comes back, and changes nothing else. Not started without
 //! `REDIS_URL`.
@@ -13,7 +14,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
-use super::status::{LINGER, MAX_BATCH};
+use super::batch::Batcher;
 use crate::redis::{self, CachedDelivery, RedisPool};
 
 /// Cache the delivery of one sent message.
@@ -29,8 +30,7 @@ pub struct StoreDelivery {
 pub struct CacheActor {
     pool: RedisPool,
     ttl: Duration,
-    batch: Vec<(i64, CachedDelivery)>,
-    linger_timer: Option<SpawnHandle>,
+    batch: Batcher<(i64, CachedDelivery)>,
     /// Whether the last write worked, to log changes rather than every failure.
     available: Arc<AtomicBool>,
 }
@@ -41,24 +41,24 @@ impl CacheActor {
         CacheActor {
             pool,
             ttl,
-            batch: Vec::new(),
-            linger_timer: None,
+            batch: Batcher::default(),
             available: Arc::new(AtomicBool::new(true)),
         }
     }
 
-    /// Writes the batch now; the returned task ends when Redis has it (or
-    /// has failed).
-    fn store_batch(&mut self, ctx: &mut Context<Self>) -> Option<actix_rt::task::JoinHandle<()>> {
-        if let Some(timer) = self.linger_timer.take() {
-            ctx.cancel_future(timer);
-        }
-        if self.batch.is_empty() {
-            return None;
-        }
-        let deliveries = std::mem::take(&mut self.batch);
+    /// Stores what is waiting now; the returned task ends when Redis has it
+    /// (or has failed).
+    fn store_waiting(&mut self, ctx: &mut Context<Self>) -> Option<actix_rt::task::JoinHandle<()>> {
+        let deliveries = self.batch.take(ctx)?;
+        Some(self.store_batch(deliveries))
+    }
+
+    fn store_batch(
+        &self,
+        deliveries: Vec<(i64, CachedDelivery)>,
+    ) -> actix_rt::task::JoinHandle<()> {
         let (pool, ttl, available) = (self.pool.clone(), self.ttl, self.available.clone());
-        Some(actix_rt::spawn(async move {
+        actix_rt::spawn(async move {
             match redis::store(&pool, &deliveries, ttl).await {
                 Ok(()) => {
                     if !available.swap(true, Ordering::Relaxed) {
@@ -73,7 +73,7 @@ impl CacheActor {
                     }
                 }
             }
-        }))
+        })
     }
 }
 
@@ -83,7 +83,7 @@ impl Actor for CacheActor {
 
 impl Supervised for CacheActor {
     fn restarting(&mut self, _: &mut Self::Context) {
-        self.linger_timer = None;
+        self.batch.restarted();
     }
 }
 
@@ -95,13 +95,11 @@ impl Handler<StoreDelivery> for CacheActor {
             message_id: entry.provider_message_id,
             sent_at: entry.sent_at,
         };
-        self.batch.push((entry.id, delivery));
-        if self.batch.len() >= MAX_BATCH {
-            self.store_batch(ctx);
-        } else if self.linger_timer.is_none() {
-            self.linger_timer = Some(ctx.run_later(LINGER, |act, ctx| {
-                act.store_batch(ctx);
-            }));
+        let store_waiting = |act: &mut Self, ctx: &mut Context<Self>| {
+            act.store_waiting(ctx);
+        };
+        if let Some(full) = self.batch.push((entry.id, delivery), ctx, store_waiting) {
+            self.store_batch(full);
         }
     }
 }
@@ -116,7 +114,7 @@ impl Handler<StoreNow> for CacheActor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: StoreNow, ctx: &mut Self::Context) -> Self::Result {
-        let written = self.store_batch(ctx);
+        let written = self.store_waiting(ctx);
         Box::pin(async move {
             if let Some(written) = written {
                 let _ = written.await;

@@ -2,8 +2,8 @@
 //!
 //! Takes `RecordOutcome` from the `SenderActor`s and answers once the outcome
 //! is written, fenced out by a later claim, or given up on. Outcomes that
-//! arrive within [`LINGER`] of each other (up to [`MAX_BATCH`]) are written
-//! by one statement. While PostgreSQL is away a batch is tried again for as
+//! arrive within a [`super::batch::LINGER`] of each other are written by one
+//! statement. While PostgreSQL is away a batch is tried again for as
 //! long as a claim's lease runs; after that its rows are claimed again and
 //! re-sent with the same `Idempotency-Key`.
 
@@ -14,13 +14,10 @@ use actix::prelude::*;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 
+use super::batch::Batcher;
+use super::outbox::Outbox;
 use crate::domain::{Outcome, OutcomeKind};
 use crate::repository;
-
-/// How long the first outcome of a batch waits for others.
-pub const LINGER: Duration = Duration::from_millis(10);
-/// The most outcomes one statement writes.
-pub const MAX_BATCH: usize = 2000;
 
 /// The first and the longest wait between two tries of one write.
 const FIRST_WAIT: Duration = Duration::from_millis(100);
@@ -49,34 +46,36 @@ pub enum Recorded {
 pub struct StatusActor {
     pool: PgPool,
     lease: Duration,
-    batch: Vec<(Outcome, oneshot::Sender<Recorded>)>,
-    linger_timer: Option<SpawnHandle>,
+    /// Where the webhook events of the outcomes go.
+    outbox: Outbox,
+    batch: Batcher<(Outcome, oneshot::Sender<Recorded>)>,
 }
 
 impl StatusActor {
-    /// Writes to `pool`, retrying for at most `lease`.
-    pub fn new(pool: PgPool, lease: Duration) -> Self {
+    /// Writes to `pool`, retrying for at most `lease`, with the webhook
+    /// events of `outbox`.
+    pub fn new(pool: PgPool, lease: Duration, outbox: Outbox) -> Self {
         StatusActor {
             pool,
             lease,
-            batch: Vec::new(),
-            linger_timer: None,
+            outbox,
+            batch: Batcher::default(),
         }
     }
 
-    fn write_batch(&mut self, ctx: &mut Context<Self>) {
-        if let Some(timer) = self.linger_timer.take() {
-            ctx.cancel_future(timer);
+    fn write_waiting(&mut self, ctx: &mut Context<Self>) {
+        if let Some(batch) = self.batch.take(ctx) {
+            self.write_batch(batch);
         }
-        if self.batch.is_empty() {
-            return;
-        }
-        let (outcomes, replies): (Vec<Outcome>, Vec<_>) =
-            std::mem::take(&mut self.batch).into_iter().unzip();
-        let (pool, lease) = (self.pool.clone(), self.lease);
+    }
+
+    fn write_batch(&self, batch: Vec<(Outcome, oneshot::Sender<Recorded>)>) {
+        let (outcomes, replies): (Vec<Outcome>, Vec<_>) = batch.into_iter().unzip();
+        let (pool, lease, outbox) = (self.pool.clone(), self.lease, self.outbox.clone());
         // A task of its own: a restart of this actor must not cancel a write.
         actix_rt::spawn(async move {
-            let recorded = write_outcomes(&pool, &outcomes, lease).await;
+            let recorded = write_outcomes(&pool, &outcomes, lease, outbox.url()).await;
+            outbox.nudge();
             for (reply, recorded) in replies.into_iter().zip(recorded) {
                 let _ = reply.send(recorded);
             }
@@ -89,13 +88,13 @@ impl Actor for StatusActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         // After a restart, whatever was waiting goes out now.
-        self.write_batch(ctx);
+        self.write_waiting(ctx);
     }
 }
 
 impl Supervised for StatusActor {
     fn restarting(&mut self, _: &mut Self::Context) {
-        self.linger_timer = None;
+        self.batch.restarted();
     }
 }
 
@@ -104,14 +103,46 @@ impl Handler<RecordOutcome> for StatusActor {
 
     fn handle(&mut self, record: RecordOutcome, ctx: &mut Self::Context) -> Self::Result {
         let (reply, recorded) = oneshot::channel();
-        self.batch.push((record.outcome, reply));
-        if self.batch.len() >= MAX_BATCH {
-            self.write_batch(ctx);
-        } else if self.linger_timer.is_none() {
-            self.linger_timer = Some(ctx.run_later(LINGER, |act, ctx| act.write_batch(ctx)));
+        if let Some(full) = self
+            .batch
+            .push((record.outcome, reply), ctx, Self::write_waiting)
+        {
+            self.write_batch(full);
         }
         Box::pin(async move { recorded.await.unwrap_or(Recorded::GaveUp) })
     }
+}
+
+/// What became of each outcome once the statement ran: written, or fenced
+/// out; the written ones are added to the minute's activity.
+async fn settled(
+    pool: &PgPool,
+    outcomes: &[Outcome],
+    written: Vec<(i64, i64)>,
+    after_outage: bool,
+) -> Vec<Recorded> {
+    if after_outage {
+        tracing::info!(
+            outcomes = outcomes.len(),
+            "outcome written after PostgreSQL came back"
+        );
+    }
+    let written: HashSet<(i64, i64)> = written.into_iter().collect();
+    record_activity(pool, outcomes, &written).await;
+    outcomes.iter().map(|o| landed(o, &written)).collect()
+}
+
+/// Whether `outcome` is among those `written`; logs and counts it if not.
+fn landed(outcome: &Outcome, written: &HashSet<(i64, i64)>) -> Recorded {
+    if written.contains(&(outcome.id, outcome.claim_token)) {
+        return Recorded::Written;
+    }
+    metrics::counter!("dispatcher_outcomes_fenced_total").increment(1);
+    tracing::warn!(
+        message_id = outcome.id,
+        "outcome fenced out: a later claim owns the row"
+    );
+    Recorded::FencedOut
 }
 
 /// Adds the written outcomes to the minute's activity, for the console; a
@@ -136,60 +167,52 @@ async fn record_activity(pool: &PgPool, outcomes: &[Outcome], written: &HashSet<
     }
 }
 
-/// Writes one outcome; see [`write_outcomes`].
+/// Writes each outcome with a statement of its own, so that the one that
+/// PostgreSQL refuses holds back no other.
+async fn write_one_by_one(
+    pool: &PgPool,
+    outcomes: &[Outcome],
+    give_up_after: Duration,
+    webhook_url: Option<&str>,
+) -> Vec<Recorded> {
+    let mut recorded = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        let one = std::slice::from_ref(outcome);
+        let mut written = Box::pin(write_outcomes(pool, one, give_up_after, webhook_url)).await;
+        recorded.push(written.pop().unwrap_or(Recorded::GaveUp));
+    }
+    recorded
+}
+
+/// Writes one outcome, with no default webhook; see [`write_outcomes`].
 pub async fn write_outcome(pool: &PgPool, outcome: &Outcome, give_up_after: Duration) -> Recorded {
-    write_outcomes(pool, std::slice::from_ref(outcome), give_up_after)
+    write_outcomes(pool, std::slice::from_ref(outcome), give_up_after, None)
         .await
         .pop()
         .unwrap_or(Recorded::GaveUp)
 }
 
-/// Writes outcomes with one statement, trying again while PostgreSQL is
-/// unreachable, for at most `give_up_after`. Answers for each outcome, in
-/// order.
+/// Writes outcomes with one statement, with their webhook events (to a
+/// row's `callback_url`, else to `webhook_url`), trying again while
+/// PostgreSQL is unreachable, for at most `give_up_after`. Answers for each
+/// outcome, in order.
 #[tracing::instrument(skip_all, fields(outcomes = outcomes.len()))]
 pub async fn write_outcomes(
     pool: &PgPool,
     outcomes: &[Outcome],
     give_up_after: Duration,
+    webhook_url: Option<&str>,
 ) -> Vec<Recorded> {
     let started = Instant::now();
     let mut wait = FIRST_WAIT;
     loop {
-        match repository::record_outcomes(pool, outcomes).await {
-            Ok(written) => {
-                if wait > FIRST_WAIT {
-                    tracing::info!(
-                        outcomes = outcomes.len(),
-                        "outcome written after PostgreSQL came back"
-                    );
-                }
-                let written: HashSet<(i64, i64)> = written.into_iter().collect();
-                record_activity(pool, outcomes, &written).await;
-                return outcomes
-                    .iter()
-                    .map(|outcome| {
-                        if written.contains(&(outcome.id, outcome.claim_token)) {
-                            return Recorded::Written;
-                        }
-                        metrics::counter!("dispatcher_outcomes_fenced_total").increment(1);
-                        tracing::warn!(
-                            message_id = outcome.id,
-                            "outcome fenced out: a later claim owns the row"
-                        );
-                        Recorded::FencedOut
-                    })
-                    .collect();
-            }
+        match repository::record_outcomes(pool, outcomes, webhook_url).await {
+            Ok(written) => return settled(pool, outcomes, written, wait > FIRST_WAIT).await,
             // PostgreSQL refused the statement itself: trying it again cannot
             // help, and one bad outcome must not hold back the others.
             Err(sqlx::Error::Database(error)) if outcomes.len() > 1 => {
                 tracing::warn!(error = %error, outcomes = outcomes.len(), "a batch of outcomes was refused; writing them one by one");
-                let mut recorded = Vec::with_capacity(outcomes.len());
-                for outcome in outcomes {
-                    recorded.push(Box::pin(write_outcome(pool, outcome, give_up_after)).await);
-                }
-                return recorded;
+                return write_one_by_one(pool, outcomes, give_up_after, webhook_url).await;
             }
             Err(sqlx::Error::Database(error)) => {
                 tracing::error!(

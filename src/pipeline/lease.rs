@@ -18,7 +18,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use sqlx::PgPool;
 
-use crate::repository;
+use crate::{deadline, repository};
 
 /// The rows this instance has claimed and not yet finished: id to claim token.
 #[derive(Clone, Default)]
@@ -127,7 +127,7 @@ impl LeaseKeeper {
         // the next one tries again with whatever is held then.
         let renewal = async move {
             let renew = repository::renew_leases(&pool, &claims, lease);
-            repository::bounded_by(Self::period(lease), renew).await
+            deadline::within(Self::period(lease), renew).await
         };
         ctx.spawn(renewal.into_actor(self).map(move |renewed, act, _| {
             act.renewing = false;

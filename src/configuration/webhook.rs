@@ -1,0 +1,111 @@
+//! Status webhooks: where events go, how they are signed, how hard the
+//! service tries.
+
+use std::time::Duration;
+
+use envconfig::Envconfig;
+
+use super::{ConfigError, Secret};
+use crate::domain::CallbackUrl;
+use crate::webhook::SigningKey;
+
+/// `WEBHOOK_*`.
+#[derive(Envconfig, Debug, Clone)]
+pub struct WebhookSettings {
+    /// Where events go for messages without a `callback_url`; unset: only
+    /// messages with one get events.
+    #[envconfig(from = "WEBHOOK_URL")]
+    pub url: Option<String>,
+    /// `whsec_<base64>`: signs every event; unset sends them unsigned.
+    #[envconfig(from = "WEBHOOK_SECRET")]
+    pub secret: Option<Secret>,
+    #[envconfig(from = "WEBHOOK_MAX_ATTEMPTS", default = "10")]
+    pub max_attempts: u32,
+    /// Comma-separated hosts a `callback_url` may name; unset: any.
+    #[envconfig(from = "WEBHOOK_ALLOWED_HOSTS")]
+    pub allowed_hosts: Option<String>,
+    /// Time allowed for one post, answer included.
+    #[envconfig(from = "WEBHOOK_TIMEOUT_MS", default = "5000")]
+    pub timeout_ms: u64,
+    /// The first wait before a failed event is tried again; doubles per
+    /// attempt, with jitter, at most an hour.
+    #[envconfig(from = "WEBHOOK_RETRY_BASE_MS", default = "1000")]
+    pub retry_base_ms: u64,
+    /// Posts one instance keeps in flight at once.
+    #[envconfig(from = "WEBHOOK_CONCURRENCY", default = "64")]
+    pub concurrency: u32,
+}
+
+impl WebhookSettings {
+    /// The default URL, when set and not empty.
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref().filter(|url| !url.is_empty())
+    }
+
+    /// The hosts a `callback_url` may name; empty allows any.
+    pub fn allowed_hosts(&self) -> Vec<String> {
+        self.allowed_hosts
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(|host| host.trim().to_ascii_lowercase())
+            .filter(|host| !host.is_empty())
+            .collect()
+    }
+
+    /// The key of `WEBHOOK_SECRET`, when set (checked at start).
+    pub fn signing_key(&self) -> Option<SigningKey> {
+        let secret = self.secret.as_ref().filter(|s| !s.expose().is_empty())?;
+        SigningKey::parse(secret.expose()).ok()
+    }
+
+    /// Time allowed for one post.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// `WEBHOOK_MAX_ATTEMPTS` and `WEBHOOK_RETRY_BASE_MS`.
+    pub fn retry(&self) -> crate::domain::RetryPolicy {
+        crate::domain::RetryPolicy {
+            max_attempts: self.max_attempts,
+            base: Duration::from_millis(self.retry_base_ms),
+        }
+    }
+
+    /// One line per mistake, the first one found.
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if let Some(url) = self.url() {
+            CallbackUrl::parse(url, &[]).map_err(|_| {
+                ConfigError("WEBHOOK_URL must be an http:// or https:// URL with a host".into())
+            })?;
+        }
+        if let Some(secret) = self.secret.as_ref().filter(|s| !s.expose().is_empty()) {
+            SigningKey::parse(secret.expose())
+                .map_err(|reason| ConfigError(format!("WEBHOOK_SECRET {reason}")))?;
+        }
+        let ranges = [
+            (
+                "WEBHOOK_MAX_ATTEMPTS",
+                u64::from(self.max_attempts),
+                1,
+                1000,
+            ),
+            ("WEBHOOK_TIMEOUT_MS", self.timeout_ms, 1, 600_000),
+            ("WEBHOOK_RETRY_BASE_MS", self.retry_base_ms, 1, 3_600_000),
+            (
+                "WEBHOOK_CONCURRENCY",
+                u64::from(self.concurrency),
+                1,
+                10_000,
+            ),
+        ];
+        for (name, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError(format!(
+                    "{name} must be between {min} and {max}, got {value}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,137 @@
+//! The provider call: one `POST` per message, per the SPEC's protocol, bounded
+//! as a whole by `PROVIDER_TIMEOUT_MS`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, RETRY_AFTER};
+use awc::error::{PayloadError, SendRequestError};
+use serde::Serialize;
+
+use super::classify::{classify, BodyError, MAX_ANSWER_BYTES};
+use crate::configuration::ProviderSettings;
+use crate::deadline::{self, TimedOut};
+use crate::domain::{Claim, ProviderAnswer};
+
+#[derive(Serialize)]
+struct SendBody<'a> {
+    to: &'a str,
+    content: &'a str,
+}
+
+/// An HTTP client for the provider. Holds an awc client, which is `!Send`:
+/// build it on the thread (arbiter) that uses it.
+#[derive(Clone)]
+pub struct ProviderClient {
+    client: awc::Client,
+    url: String,
+    timeout: Duration,
+}
+
+impl ProviderClient {
+    /// A client with the auth header, the time-out, no redirects, and room
+    /// for `connections` calls at once (awc's default is 100).
+    pub fn new(settings: &ProviderSettings, connections: usize) -> Self {
+        let connector = awc::Connector::new()
+            .timeout(settings.timeout())
+            .limit(connections);
+        let mut builder = awc::Client::builder()
+            .timeout(settings.timeout())
+            .disable_redirects()
+            .connector(connector);
+        if let Some(key) = &settings.auth_key {
+            // Both were checked when the settings were read.
+            if let (Ok(name), Ok(mut value)) = (
+                HeaderName::from_str(&settings.auth_header),
+                HeaderValue::from_str(key.expose()),
+            ) {
+                value.set_sensitive(true);
+                builder = builder.add_default_header((name, value));
+            }
+        }
+        ProviderClient {
+            client: builder.finish(),
+            url: settings.url.clone(),
+            timeout: settings.timeout(),
+        }
+    }
+
+    /// Sends one message, with its id as the `Idempotency-Key`.
+    #[tracing::instrument(skip_all, fields(message_id = message.id, attempt = message.attempts))]
+    pub async fn send(&self, message: &Claim) -> ProviderAnswer {
+        let body = SendBody {
+            to: &message.phone_number,
+            content: &message.content,
+        };
+        let started = std::time::Instant::now();
+        // One bound for the whole call, answer read included: a provider
+        // that trickles its answer cannot hold the call past the time-out.
+        let call = async { Ok::<_, TimedOut>(self.call(message, &body).await) };
+        let answer = deadline::within(self.timeout, call)
+            .await
+            .unwrap_or_else(|_| timed_out());
+        metrics::histogram!("dispatcher_provider_call_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        answer
+    }
+
+    async fn call(&self, message: &Claim, body: &SendBody<'_>) -> ProviderAnswer {
+        let request = self
+            .client
+            .post(&self.url)
+            .insert_header(("Idempotency-Key", message.id.to_string()));
+        let mut response = match request.send_json(body).await {
+            Ok(response) => response,
+            Err(error) => return transport_failure(&error),
+        };
+        let status = response.status();
+        let retry_after = response.headers().get(RETRY_AFTER).cloned();
+        let announced = response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+        let body = response
+            .body()
+            .limit(MAX_ANSWER_BYTES)
+            .await
+            .map_err(|error| match error {
+                PayloadError::Overflow => BodyError::TooLarge,
+                other => BodyError::Unreadable(other.to_string()),
+            })
+            .and_then(|body| match announced {
+                // A connection reset in the middle of the body can end it
+                // without an error: the length tells.
+                Some(length) if body.len() < length => Err(BodyError::Unreadable(format!(
+                    "the answer was cut short after {} of {length} bytes",
+                    body.len()
+                ))),
+                _ => Ok(body),
+            });
+        classify(
+            status,
+            retry_after.as_ref(),
+            body.as_deref().map_err(Clone::clone),
+        )
+    }
+}
+
+fn timed_out() -> ProviderAnswer {
+    ProviderAnswer::Transient {
+        reason: TIMED_OUT.to_owned(),
+        retry_after: None,
+    }
+}
+
+const TIMED_OUT: &str = "provider did not answer in time";
+
+fn transport_failure(error: &SendRequestError) -> ProviderAnswer {
+    let reason = match error {
+        SendRequestError::Timeout => TIMED_OUT.to_owned(),
+        SendRequestError::Connect(error) => format!("could not connect to the provider: {error}"),
+        other => format!("provider call failed: {other}"),
+    };
+    ProviderAnswer::Transient {
+        reason,
+        retry_after: None,
+    }
+}

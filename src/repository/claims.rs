@@ -1,0 +1,130 @@
+//! The pipeline's claims: take due rows, keep their leases.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use super::{bounded, millis};
+use crate::domain::Claim;
+
+/// What a claim takes, and how.
+#[derive(Debug, Clone)]
+pub struct ClaimPolicy {
+    /// `DISPATCH_BATCH_SIZE`: the most rows one tick claims.
+    pub batch_size: u32,
+    /// `LEASE_MS`: how long a claim lasts.
+    pub lease: Duration,
+    /// Written to `claimed_by`.
+    pub instance_id: Arc<str>,
+    /// Whose turn a claim needs.
+    pub turn: Turn,
+}
+
+/// Whether a claim may go ahead on its own, or needs the fleet's turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// Instance scope: every tick of this instance claims.
+    EveryTick,
+    /// Cluster scope: a claim goes ahead only with the fleet's turn, which
+    /// comes once per interval, whichever instance takes it.
+    Fleet { interval: Duration },
+}
+
+/// Claims up to `limit` due rows, lowest id first: pending rows whose backoff
+/// is over, and sending rows whose lease expired (their instance died). One
+/// statement marks them `sending` under a lease, counts the attempt and bumps
+/// the claim token, so no other claim can take them until the lease ends.
+///
+/// With [`Turn::Fleet`], the same statement first takes the fleet's turn: it
+/// claims only if sending runs and the fleet's next tick is due, and then
+/// moves that tick one interval on. Concurrent instances queue on the one
+/// `dispatch_state` row, so exactly one of them wins each turn.
+#[tracing::instrument(skip_all, fields(limit, instance_id = &*policy.instance_id))]
+pub async fn claim_due(
+    pool: &PgPool,
+    policy: &ClaimPolicy,
+    limit: u32,
+) -> Result<Vec<Claim>, sqlx::Error> {
+    let fleet_interval = match policy.turn {
+        Turn::EveryTick => None,
+        Turn::Fleet { interval } => Some(millis(interval)),
+    };
+    let claim = sqlx::query_as::<_, Claim>(
+        r#"
+        WITH turn AS (
+            UPDATE dispatch_state
+            -- The clock, not the transaction's start: a claim that queued on
+            -- this row behind another one must not date its turn back.
+            SET next_tick_at = clock_timestamp() + $4 * interval '1 millisecond',
+                last_tick_at = clock_timestamp(),
+                last_tick_by = $3
+            WHERE $4::bigint IS NOT NULL AND running AND next_tick_at <= clock_timestamp()
+            RETURNING 1
+        ), due AS (
+            SELECT id FROM messages
+            WHERE ($4::bigint IS NULL OR EXISTS (SELECT 1 FROM turn))
+              AND status IN ('pending', 'sending') AND due_at <= now()
+            ORDER BY id
+            LIMIT $1
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE messages m
+        SET status = 'sending',
+            attempts = m.attempts + 1,
+            due_at = now() + $2 * interval '1 millisecond',
+            claim_token = m.claim_token + 1,
+            claimed_by = $3
+        FROM due
+        WHERE m.id = due.id
+        RETURNING m.id, m.phone_number, m.content, m.attempts, m.claim_token
+        "#,
+    )
+    .bind(i64::from(limit))
+    .bind(millis(policy.lease))
+    .bind(&*policy.instance_id)
+    .bind(fleet_interval)
+    .fetch_all(pool);
+    let mut claimed = bounded(claim).await?;
+    // RETURNING has no order.
+    claimed.sort_unstable_by_key(|message| message.id);
+    Ok(claimed)
+}
+
+/// Extends the lease of claims still in flight to `lease` from now, with one
+/// statement. A claim is renewed only while its row is `sending` under the
+/// same claim token; rows locked by another statement are skipped, never
+/// waited for (an outcome being written, or a claim taking the row over), so
+/// a renewal never deadlocks with either. Returns the ids that another claim
+/// has taken over: their lease is lost.
+#[tracing::instrument(skip_all, fields(claims = claims.len()))]
+pub async fn renew_leases(
+    pool: &PgPool,
+    claims: &[(i64, i64)],
+    lease: Duration,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let (ids, tokens): (Vec<i64>, Vec<i64>) = claims.iter().copied().unzip();
+    let renew = sqlx::query_scalar(
+        r#"
+        WITH held AS (
+            SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS h(id, claim_token)
+        ), live AS (
+            SELECT m.id FROM messages m JOIN held USING (id)
+            WHERE m.claim_token = held.claim_token AND m.status = 'sending'
+            FOR UPDATE OF m SKIP LOCKED
+        ), renewed AS (
+            UPDATE messages m
+            SET due_at = now() + $3 * interval '1 millisecond'
+            FROM live
+            WHERE m.id = live.id
+        )
+        SELECT held.id FROM held JOIN messages m USING (id)
+        WHERE m.claim_token <> held.claim_token
+        "#,
+    )
+    .bind(ids)
+    .bind(tokens)
+    .bind(millis(lease))
+    .fetch_all(pool);
+    bounded(renew).await
+}

@@ -1,0 +1,32 @@
+//! What every handler may use.
+
+use actix::Addr;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+
+use crate::configuration::{DispatchScope, Secret};
+use crate::pipeline::{ReceiptActor, SchedulerActor};
+use crate::redis::RedisPool;
+
+/// The pools, the scheduler, and what the answers tell of the settings.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub redis: Option<RedisPool>,
+    pub scheduler: Addr<SchedulerActor>,
+    /// Where `POST /provider/receipts` sends what it receives.
+    pub receipts: Addr<ReceiptActor>,
+    /// `RECEIPT_AUTH_KEY`: when set, receipts need it in `x-receipt-key`.
+    pub receipt_key: Option<Secret>,
+    /// `WEBHOOK_ALLOWED_HOSTS`: the hosts a `callback_url` may name; empty
+    /// allows any.
+    pub allowed_hosts: Vec<String>,
+    pub batch_size: u32,
+    pub interval_ms: u64,
+    pub scope: DispatchScope,
+    pub instance_id: String,
+    /// The keys `/api/*` accepts: `API_KEY`, and `API_KEY_PREVIOUS` while a
+    /// rotation is under way. Empty: no check.
+    pub api_keys: Vec<Secret>,
+    pub metrics: PrometheusHandle,
+}
