@@ -71,7 +71,7 @@ impl From<ReceiptStatus> for DeliveryStatus {
 }
 
 /// A receipt, checked: an id of bounded length, an error without control
-/// characters and cut to [`MAX_ERROR_CHARS`].
+/// characters and cut to `MAX_ERROR_CHARS`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
     pub provider_message_id: String,

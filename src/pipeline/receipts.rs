@@ -4,10 +4,11 @@
 //! Takes `RecordReceipt` from the receipt endpoint and answers once the
 //! receipt is stored; receipts that arrive within a [`super::batch::LINGER`]
 //! of each other are written by one statement, so a flood of receipts costs
-//! PostgreSQL a statement per batch, not per receipt. Every second it
-//! matches the receipts kept a minute ago or more (the race of a receipt
-//! with its outcome, see `repository/receipts.rs`); every minute it deletes
-//! kept receipts older than a day.
+//! PostgreSQL a statement per batch, not per receipt. A batch that kept
+//! receipts for ids no message held is looked at again a second later, and
+//! every second it matches the receipts kept a minute ago or more (the race
+//! of a receipt with its outcome, see `repository/receipts.rs`); every
+//! minute it deletes kept receipts older than a day.
 
 use std::time::Duration;
 
@@ -23,6 +24,8 @@ use crate::repository::{self, ReceiptCounts};
 
 /// How often kept receipts are matched again.
 const MATCH_EVERY: Duration = Duration::from_secs(1);
+/// How long after a batch kept receipts they are looked at again.
+const RECHECK_AFTER: Duration = Duration::from_secs(1);
 /// How often old kept receipts are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// How long an unknown id's receipt is kept.
@@ -69,10 +72,14 @@ impl ReceiptActor {
         let (receipts, replies): (Vec<Receipt>, Vec<_>) = batch.into_iter().unzip();
         let (pool, outbox) = (self.pool.clone(), self.outbox.clone());
         actix_rt::spawn(async move {
-            let stored = write_receipts(&pool, &receipts, outbox.url()).await;
+            let counts = write_receipts(&pool, &receipts, outbox.url()).await;
             outbox.nudge();
             for reply in replies {
-                let _ = reply.send(stored);
+                let _ = reply.send(counts.is_some());
+            }
+            if counts.is_some_and(|counts| counts.unknown > 0) {
+                actix_rt::time::sleep(RECHECK_AFTER).await;
+                recheck(&pool, &receipts, &outbox).await;
             }
         });
     }
@@ -142,23 +149,37 @@ impl Handler<RecordReceipt> for ReceiptActor {
     }
 }
 
-/// Writes a batch of receipts and counts what each did; `false` when
+/// Writes a batch of receipts and counts what each did; `None` when
 /// PostgreSQL did not take them (the provider is told to send them again).
 #[tracing::instrument(skip_all, fields(receipts = receipts.len()))]
 pub async fn write_receipts(
     pool: &PgPool,
     receipts: &[Receipt],
     webhook_url: Option<&str>,
-) -> bool {
+) -> Option<ReceiptCounts> {
     match repository::record_receipts(pool, receipts, webhook_url).await {
         Ok(counts) => {
             count(counts);
-            true
+            Some(counts)
         }
         Err(error) => {
             tracing::warn!(error = %error, receipts = receipts.len(), "receipts not stored; the provider is asked to send them again");
-            false
+            None
         }
+    }
+}
+
+/// Applies the receipts of a batch that were kept and whose message now
+/// holds their id (its outcome was being written at the same moment).
+async fn recheck(pool: &PgPool, receipts: &[Receipt], outbox: &Outbox) {
+    let ids: Vec<&str> = receipts
+        .iter()
+        .map(|r| r.provider_message_id.as_str())
+        .collect();
+    let matched = repository_call(repository::match_kept_receipts_of(pool, &ids, outbox.url()));
+    if let Some(applied) = matched.await.filter(|&applied| applied > 0) {
+        metrics::counter!("dispatcher_receipts_matched_late_total").increment(applied);
+        outbox.nudge();
     }
 }
 

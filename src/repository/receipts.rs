@@ -2,12 +2,14 @@
 //! in `unmatched_receipts` until one does.
 //!
 //! A receipt and the outcome that stores its id can be written at the same
-//! moment, each statement blind to the other's uncommitted row. Three
+//! moment, each statement blind to the other's uncommitted row. Four
 //! statements close that race: the receipt statement applies what it can
 //! and keeps the rest; the outcome statement takes the kept receipt of every
-//! id it stores ([`super::record_outcomes`]); and [`match_kept_receipts`]
-//! looks once more at receipts kept within a window that both concurrent
-//! statements have certainly ended by.
+//! id it stores ([`super::record_outcomes`]); [`match_kept_receipts_of`]
+//! looks again at the ids of a batch a second after it kept some, which
+//! catches the race as it usually ends; and [`match_kept_receipts`] looks
+//! once more at receipts kept within a window that both concurrent
+//! statements have certainly ended by, whatever their time-outs.
 //!
 //! Messages are looked up by provider id as `provider_message_id =
 //! ANY(array)`: one index probe per id, whatever the table's statistics say.
@@ -15,12 +17,10 @@
 //! statistics were older than the ids.
 
 use std::sync::LazyLock;
-use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::{bounded, millis};
+use super::bounded;
 use crate::domain::{Receipt, ReceiptStatus};
 
 /// What a batch of receipts did.
@@ -56,6 +56,9 @@ macro_rules! receipt_events {
         )
     };
 }
+
+mod kept;
+pub use kept::*;
 
 /// The statement of [`record_receipts`], written once; public so that a
 /// test can check its plan.
@@ -132,79 +135,4 @@ pub async fn record_receipts(
         unknown,
         stale: (receipts.len() as u64).saturating_sub(applied + unknown),
     })
-}
-
-/// The statement of [`match_kept_receipts`], written once.
-static MATCH_KEPT_RECEIPTS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        r#"
-        WITH bounds AS (
-            SELECT coalesce($1, now() - interval '10 minutes') AS from_at,
-                   now() - interval '1 minute' AS to_at
-        ), r AS (
-            SELECT u.provider_message_id AS id, u.status, u.error, u.at
-            FROM unmatched_receipts u, bounds
-            WHERE u.received_at >= bounds.from_at AND u.received_at < bounds.to_at
-              AND EXISTS (SELECT 1 FROM messages m WHERE m.provider_message_id = u.provider_message_id)
-            FOR UPDATE OF u SKIP LOCKED
-        ), forgotten AS (
-            DELETE FROM unmatched_receipts u USING r WHERE u.provider_message_id = r.id
-        ), applied AS (
-            UPDATE messages m SET {DELIVERY_COLUMNS}
-            FROM r
-            WHERE m.provider_message_id = ANY(ARRAY(SELECT id FROM r)) AND m.provider_message_id = r.id
-              AND (m.delivered_at IS NULL OR r.at > m.delivered_at)
-            RETURNING m.id, m.delivery_status, m.callback_url
-        ), {EVENTS}
-        SELECT (SELECT count(*) FROM applied), greatest(from_at, to_at) FROM bounds
-        "#,
-        EVENTS = receipt_events!("$2::text")
-    )
-});
-
-/// Applies the kept receipts whose id a message now holds, among those
-/// that arrived from `from` (or ten minutes ago, the first time) until a
-/// minute ago: by then the statements that raced them have ended, whatever
-/// their time-outs. Forgets the applied ones; returns how many there were,
-/// and where the next call starts (PostgreSQL's clock, not ours).
-#[tracing::instrument(skip_all)]
-pub async fn match_kept_receipts(
-    pool: &PgPool,
-    from: Option<DateTime<Utc>>,
-    webhook_url: Option<&str>,
-) -> Result<(u64, DateTime<Utc>), sqlx::Error> {
-    let query = sqlx::query_as::<_, (i64, DateTime<Utc>)>(&MATCH_KEPT_RECEIPTS)
-        .bind(from)
-        .bind(webhook_url)
-        .fetch_one(pool);
-    let (applied, to) = bounded(query).await?;
-    Ok((applied as u64, to))
-}
-
-/// Deletes up to `limit` kept receipts older than `age`; returns how many.
-pub async fn prune_kept_receipts(
-    pool: &PgPool,
-    age: Duration,
-    limit: u32,
-) -> Result<u64, sqlx::Error> {
-    let query = sqlx::query(
-        r#"
-        DELETE FROM unmatched_receipts WHERE provider_message_id IN (
-            SELECT provider_message_id FROM unmatched_receipts
-            WHERE received_at < now() - $1 * interval '1 millisecond'
-            ORDER BY received_at
-            LIMIT $2
-        )
-        "#,
-    )
-    .bind(millis(age))
-    .bind(i64::from(limit))
-    .execute(pool);
-    Ok(bounded(query).await?.rows_affected())
-}
-
-/// How many kept receipts wait for their message.
-pub async fn kept_receipts(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    let query = sqlx::query_scalar("SELECT count(*) FROM unmatched_receipts").fetch_one(pool);
-    bounded(query).await
 }

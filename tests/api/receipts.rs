@@ -7,7 +7,9 @@ use message_dispatcher::repository;
 use mock_provider::{Behaviour, Receipts};
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually_within, spawn_app, spawn_app_with, Api, TestApp, TestOptions};
+use crate::helpers::{
+    eventually, eventually_within, spawn_app, spawn_app_with, Api, TestApp, TestOptions,
+};
 use crate::metrics::labelled;
 
 /// A receipt body.
@@ -32,10 +34,11 @@ async fn kept(app: &TestApp) -> Vec<(String, String)> {
         .unwrap()
 }
 
-/// The row of `id` once a receipt set its delivery status (30 s at most:
-/// receipts come over HTTP, through a batch).
+/// The row of `id` once a receipt set its delivery status (90 s at most:
+/// receipts come over HTTP, through a batch, and one that raced its outcome
+/// may wait for the match of receipts kept over a minute ago).
 async fn with_delivery(app: &TestApp, id: i64) -> crate::helpers::Row {
-    eventually_within(Duration::from_secs(30), "a receipt applied", || async {
+    eventually_within(Duration::from_secs(90), "a receipt applied", || async {
         let row = app.row(id).await;
         row.delivery_status.is_some().then_some(row)
     })
@@ -193,6 +196,40 @@ async fn a_receipt_that_comes_before_the_outcome_is_applied_when_the_outcome_is_
     );
     assert_eq!(row.delivery_status.as_deref(), Some("delivered"));
     assert!(kept(&app).await.is_empty(), "taken by the outcome");
+}
+
+#[actix_web::test]
+async fn a_receipt_that_raced_its_outcome_is_applied_a_second_later_not_a_minute() {
+    let app = spawn_app().await;
+    let (id, _) = one_sent(&app).await;
+    // The outcome of another message is being written: its id is stored,
+    // not yet committed, when the receipt for that id comes in.
+    let mut outcome = app.db.begin().await.unwrap();
+    sqlx::query("UPDATE messages SET provider_message_id = 'racing' WHERE id = $1")
+        .bind(id)
+        .execute(&mut *outcome)
+        .await
+        .unwrap();
+
+    let (status, _) = app
+        .receipt(
+            &receipt("racing", "delivered", "2026-12-03T10:00:00Z"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(kept(&app).await.len(), 1, "blind to the outcome, kept");
+    outcome.commit().await.unwrap();
+
+    // Not the match of receipts kept over a minute ago: the look at the
+    // batch's own ids a second after it was written.
+    let row = eventually("the raced receipt applied", || async {
+        let row = app.row(id).await;
+        row.delivery_status.is_some().then_some(row)
+    })
+    .await;
+    assert_eq!(row.delivery_status.as_deref(), Some("delivered"));
+    assert!(kept(&app).await.is_empty());
 }
 
 #[actix_web::test]
