@@ -125,6 +125,7 @@ fn app_state(
         redis,
         scheduler: pipeline.scheduler().clone(),
         receipts: pipeline.receipts().clone(),
+        providers: pipeline.providers().clone(),
         receipt_key: settings.http.receipt_key(),
         allowed_hosts: settings.webhook.allowed_hosts(),
         batch_size: dispatch.batch_size,

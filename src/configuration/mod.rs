@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use envconfig::Envconfig;
 
+mod providers;
 mod validate;
 mod values;
 mod webhook;
 
+pub use providers::{BreakerSettings, ProviderSettings, ProviderVariables};
 pub use validate::ConfigError;
 pub use values::{DispatchScope, LogFormat, Secret};
 pub use webhook::WebhookSettings;
@@ -21,23 +23,36 @@ pub use webhook::WebhookSettings;
 /// process. A shorter `LEASE_MS` is raised to it.
 pub const MIN_LEASE: Duration = Duration::from_secs(1);
 
-/// Every setting of the service.
-#[derive(Envconfig, Debug, Clone)]
+/// Every setting of the service, validated.
+#[derive(Debug, Clone)]
 pub struct Settings {
-    #[envconfig(nested)]
     pub database: DatabaseSettings,
-    #[envconfig(nested)]
     pub redis: RedisSettings,
-    #[envconfig(nested)]
     pub http: HttpSettings,
-    #[envconfig(nested)]
-    pub provider: ProviderSettings,
-    #[envconfig(nested)]
+    /// In the order they are tried; never empty.
+    pub providers: Vec<ProviderSettings>,
     pub dispatch: DispatchSettings,
-    #[envconfig(nested)]
     pub webhook: WebhookSettings,
-    #[envconfig(from = "LOG_FORMAT", default = "json")]
     pub log_format: LogFormat,
+}
+
+/// Every variable, as read, before [`Settings`] are made of them.
+#[derive(Envconfig)]
+struct Variables {
+    #[envconfig(nested)]
+    database: DatabaseSettings,
+    #[envconfig(nested)]
+    redis: RedisSettings,
+    #[envconfig(nested)]
+    http: HttpSettings,
+    #[envconfig(nested)]
+    provider: ProviderVariables,
+    #[envconfig(nested)]
+    dispatch: DispatchSettings,
+    #[envconfig(nested)]
+    webhook: WebhookSettings,
+    #[envconfig(from = "LOG_FORMAT", default = "json")]
+    log_format: LogFormat,
 }
 
 /// PostgreSQL.
@@ -95,19 +110,6 @@ impl HttpSettings {
     }
 }
 
-/// The SMS provider.
-#[derive(Envconfig, Debug, Clone)]
-pub struct ProviderSettings {
-    #[envconfig(from = "PROVIDER_URL")]
-    pub url: String,
-    #[envconfig(from = "PROVIDER_AUTH_HEADER", default = "x-ins-auth-key")]
-    pub auth_header: String,
-    #[envconfig(from = "PROVIDER_AUTH_KEY")]
-    pub auth_key: Option<Secret>,
-    #[envconfig(from = "PROVIDER_TIMEOUT_MS", default = "10000")]
-    pub timeout_ms: u64,
-}
-
 /// The pace and shape of the pipeline.
 #[derive(Envconfig, Debug, Clone)]
 pub struct DispatchSettings {
@@ -138,19 +140,21 @@ pub struct DispatchSettings {
 impl Settings {
     /// Reads and validates the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::init_from_env()?.validated()
+        Variables::init_from_env()?.validated(&|name| std::env::var(name).ok())
     }
 
     /// Reads and validates a map of variables, as tests do.
     pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        Self::init_from_hashmap(vars)?.validated()
+        Variables::init_from_hashmap(vars)?.validated(&|name| vars.get(name).cloned())
     }
-}
 
-impl ProviderSettings {
-    /// Time allowed for one provider call.
-    pub fn timeout(&self) -> Duration {
-        Duration::from_millis(self.timeout_ms)
+    /// The longest time-out of the providers.
+    pub fn longest_provider_timeout(&self) -> Duration {
+        self.providers
+            .iter()
+            .map(|provider| provider.timeout)
+            .max()
+            .unwrap_or_default()
     }
 }
 
@@ -217,7 +221,8 @@ mod tests {
         assert_eq!(settings.dispatch.sender_pool_size, 4);
         assert_eq!(settings.dispatch.max_attempts, 5);
         assert_eq!(settings.dispatch.scope, DispatchScope::Cluster);
-        assert_eq!(settings.provider.auth_header, "x-ins-auth-key");
+        assert_eq!(settings.providers[0].auth_header, "x-ins-auth-key");
+        assert_eq!(settings.providers[0].name, "default");
         assert_eq!(settings.http.addr.port(), 8080);
         assert_eq!(settings.log_format, LogFormat::Json);
         assert!(settings.redis.url.is_none());

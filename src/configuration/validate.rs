@@ -1,12 +1,7 @@
 //! The checks that turn read variables into settings, one clear line per
 //! mistake.
 
-use std::str::FromStr;
-
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::http::Uri;
-
-use super::{Secret, Settings};
+use super::{Secret, Settings, Variables};
 
 /// Why the settings could not be read; the message names the variable.
 #[derive(Debug, derive_more::Display, derive_more::Error)]
@@ -37,11 +32,40 @@ fn expected(name: &str) -> &'static str {
     }
 }
 
-impl Settings {
-    pub(super) fn validated(mut self) -> Result<Self, ConfigError> {
-        self.check_provider()?;
-        self.check_api_keys()?;
+impl Variables {
+    /// The settings these variables make, or the first mistake; `env` reads
+    /// the variables a providers file names.
+    pub(super) fn validated(
+        self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
         self.check_ranges()?;
+        let providers = self.provider.providers(env)?;
+        let Variables {
+            database,
+            redis,
+            http,
+            dispatch,
+            webhook,
+            log_format,
+            ..
+        } = self;
+        Settings {
+            database,
+            redis,
+            http,
+            providers,
+            dispatch,
+            webhook,
+            log_format,
+        }
+        .validated()
+    }
+}
+
+impl Settings {
+    fn validated(mut self) -> Result<Self, ConfigError> {
+        self.check_api_keys()?;
         self.webhook.check()?;
         match &self.dispatch.instance_id {
             Some(id) if id.trim().is_empty() => {
@@ -56,27 +80,6 @@ impl Settings {
         Ok(self)
     }
 
-    fn check_provider(&self) -> Result<(), ConfigError> {
-        let fail = |text: &str| Err(ConfigError(text.into()));
-        let uri = Uri::from_str(&self.provider.url).ok();
-        if !matches!(
-            uri.as_ref().and_then(Uri::scheme_str),
-            Some("http" | "https")
-        ) || uri.as_ref().and_then(Uri::host).is_none()
-        {
-            return fail("PROVIDER_URL must be an http:// or https:// URL");
-        }
-        if HeaderName::from_str(&self.provider.auth_header).is_err() {
-            return fail("PROVIDER_AUTH_HEADER is not a valid HTTP header name");
-        }
-        match &self.provider.auth_key {
-            Some(key) if HeaderValue::from_str(key.expose()).is_err() => {
-                fail("PROVIDER_AUTH_KEY contains characters not allowed in a header")
-            }
-            _ => Ok(()),
-        }
-    }
-
     fn check_api_keys(&self) -> Result<(), ConfigError> {
         let has = |key: &Option<Secret>| key.as_ref().is_some_and(|k| !k.expose().is_empty());
         if has(&self.http.api_key_previous) && !has(&self.http.api_key) {
@@ -86,7 +89,9 @@ impl Settings {
         }
         Ok(())
     }
+}
 
+impl Variables {
     fn check_ranges(&self) -> Result<(), ConfigError> {
         let dispatch = &self.dispatch;
         let ranges: [(&str, u64, u64, u64); 9] = [

@@ -70,6 +70,9 @@ pub struct Claim {
     pub attempts: i32,
     /// Fences the outcome write: it only lands while no later claim exists.
     pub claim_token: i64,
+    /// The provider it is pinned to: an earlier call there may have been
+    /// accepted, so no other provider may be asked.
+    pub provider: Option<String>,
 }
 
 #[cfg(test)]

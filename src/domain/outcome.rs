@@ -36,6 +36,10 @@ pub struct Outcome {
     pub claim_token: i64,
     /// What happened.
     pub kind: OutcomeKind,
+    /// The provider the row is bound to from now on: the one that accepted
+    /// it, or one whose answer left acceptance uncertain; `None` keeps the
+    /// row's.
+    pub provider: Option<String>,
 }
 
 /// The new state of a claimed row.
@@ -65,12 +69,19 @@ impl OutcomeKind {
                 sent_at: Utc::now(),
             },
             ProviderAnswer::Rejected { reason } => OutcomeKind::Failed { error: reason },
-            ProviderAnswer::Transient { reason, .. } if attempt >= retry.max_attempts => {
+            ProviderAnswer::Transient { reason, .. }
+            | ProviderAnswer::Unavailable { reason, .. }
+                if attempt >= retry.max_attempts =>
+            {
                 OutcomeKind::Failed {
                     error: format!("gave up after {attempt} attempts; last: {reason}"),
                 }
             }
             ProviderAnswer::Transient {
+                reason,
+                retry_after,
+            }
+            | ProviderAnswer::Unavailable {
                 reason,
                 retry_after,
             } => OutcomeKind::Retry {

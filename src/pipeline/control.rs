@@ -24,8 +24,9 @@ pub struct Heartbeat {
 }
 
 impl Heartbeat {
-    /// Records that this instance is alive and folds the status count
-    /// deltas (so that counting stays a sum over a few rows); answers
+    /// Records that this instance is alive, folds the status count deltas
+    /// (so that counting stays a sum over a few rows) and forgets the
+    /// providers' past seconds; answers
     /// whether the fleet runs.
     pub fn beat(
         &self,
@@ -35,6 +36,7 @@ impl Heartbeat {
         async move {
             let running = repository::heartbeat(&pool, &instance_id, scope.as_str()).await?;
             repository::fold_count_deltas(&pool).await?;
+            repository::prune_provider_seconds(&pool).await?;
             Ok(running)
         }
     }

@@ -17,7 +17,7 @@ use super::lease::Leases;
 use super::sender::Deliver;
 use super::{guarded, Panicked};
 use crate::domain::Claim;
-use crate::provider::ProviderGate;
+use crate::provider::{all_paused_for, Providers};
 use crate::repository::{self, ClaimPolicy};
 
 /// Time to claim a batch. Carries the span of the tick.
@@ -62,7 +62,7 @@ pub struct FetcherActor {
     /// One permit per provider call the sender pool can hold.
     slots: Arc<Semaphore>,
     policy: ClaimPolicy,
-    gate: ProviderGate,
+    providers: Providers,
     leases: Leases,
     #[cfg(feature = "fault-injection")]
     panic_on_next_claim: bool,
@@ -75,7 +75,7 @@ impl FetcherActor {
         senders: Vec<Recipient<Deliver>>,
         slots: Arc<Semaphore>,
         policy: ClaimPolicy,
-        gate: ProviderGate,
+        providers: Providers,
         leases: Leases,
     ) -> Self {
         FetcherActor {
@@ -84,7 +84,7 @@ impl FetcherActor {
             next_sender: 0,
             slots,
             policy,
-            gate,
+            providers,
             leases,
             #[cfg(feature = "fault-injection")]
             panic_on_next_claim: false,
@@ -92,9 +92,9 @@ impl FetcherActor {
     }
 
     /// The slots a tick may fill: as many as are free, at most a batch; none
-    /// while the provider asked to wait or every slot is busy.
+    /// while every provider asked to wait or every slot is busy.
     fn free_slots(&self, span: &tracing::Span) -> Option<(u32, OwnedSemaphorePermit)> {
-        if let Some(wait) = self.gate.paused_for() {
+        if let Some(wait) = all_paused_for(&self.providers) {
             tracing::info!(parent: span, wait_ms = wait.as_millis() as u64, "provider asked to wait; tick skipped");
             return None;
         }

@@ -22,10 +22,12 @@
 mod batch;
 mod cache;
 mod control;
+mod failover;
 mod fetcher;
 mod lease;
 mod outbox;
 mod pace;
+mod providers;
 mod receipts;
 mod scheduler;
 mod sender;
@@ -52,6 +54,7 @@ pub use fetcher::{Barrier, FetcherActor, Tick};
 pub use lease::{Held, LeaseKeeper, Leases};
 pub use outbox::{Nudge, Outbox, WebhookPolicy};
 pub use pace::{FleetPace, InstancePace, Pace, SchedulerState};
+pub use providers::{ProviderBoard, ProviderState};
 pub use receipts::{write_receipts, ReceiptActor, RecordReceipt, KEEP_UNMATCHED};
 pub use scheduler::SchedulerActor;
 pub use sender::{deliver, Deliver, SenderActor, SenderLinks};
@@ -90,9 +93,15 @@ pub struct Pipeline {
     slots: Arc<Semaphore>,
     capacity: u32,
     arbiters: Arc<Vec<ArbiterHandle>>,
+    providers: ProviderBoard,
 }
 
 impl Pipeline {
+    /// The providers, for status.
+    pub fn providers(&self) -> &ProviderBoard {
+        &self.providers
+    }
+
     /// The scheduler, for `Start`, `Stop` and `GetState`.
     pub fn scheduler(&self) -> &Addr<SchedulerActor> {
         &self.scheduler

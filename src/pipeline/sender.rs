@@ -6,15 +6,20 @@
 //! on success. Frees the message's slot and lets go of its lease once its
 //! outcome is written.
 
+use std::rc::Rc;
+
 use actix::prelude::*;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
+use sqlx::PgPool;
+
 use super::cache::{CacheActor, StoreDelivery};
+use super::failover::Delivery;
 use super::lease::Held;
 use super::status::{RecordOutcome, StatusActor};
 use crate::domain::{Claim, Outcome, OutcomeKind, RetryPolicy};
-use crate::provider::{ProviderClient, ProviderGate};
+use crate::provider::{ProviderClient, Providers};
 
 /// Send this claimed message to the provider and record the outcome.
 #[derive(Message)]
@@ -32,27 +37,37 @@ pub struct Deliver {
 /// What every sender shares with the rest of the pipeline.
 #[derive(Clone)]
 pub struct SenderLinks {
-    /// The provider's `Retry-After`, for every call of the instance.
-    pub gate: ProviderGate,
+    /// The providers, with their breakers and `Retry-After`, for every call
+    /// of the instance.
+    pub providers: Providers,
+    /// Where the fleet's share of each provider's rate is kept.
+    pub pool: PgPool,
     /// Where outcomes are written.
     pub status: Addr<StatusActor>,
     /// Where deliveries are cached, with `REDIS_URL`.
     pub cache: Option<Addr<CacheActor>>,
 }
 
-/// Posts claimed messages to the provider with its own awc client, and
+/// Posts claimed messages to the providers with its own awc clients, and
 /// reports each outcome to the status actor.
 pub struct SenderActor {
-    client: ProviderClient,
+    /// One per provider, in the order of `links.providers`.
+    clients: Rc<[ProviderClient]>,
     retry: RetryPolicy,
     links: SenderLinks,
 }
 
 impl SenderActor {
-    /// Must run on the arbiter that hosts the actor: the awc client is `!Send`.
-    pub fn new(client: ProviderClient, retry: RetryPolicy, links: SenderLinks) -> Self {
+    /// Must run on the arbiter that hosts the actor: awc clients are `!Send`.
+    /// Each client keeps up to `connections` calls in flight.
+    pub fn new(links: SenderLinks, retry: RetryPolicy, connections: usize) -> Self {
+        let clients = links
+            .providers
+            .iter()
+            .map(|provider| ProviderClient::new(&provider.settings, connections))
+            .collect();
         SenderActor {
-            client,
+            clients,
             retry,
             links,
         }
@@ -70,21 +85,31 @@ impl Handler<Deliver> for SenderActor {
 
     fn handle(&mut self, request: Deliver, _: &mut Self::Context) -> Self::Result {
         let span = request.span.clone();
-        let journey = journey(self.client.clone(), self.retry, self.links.clone(), request);
+        let journey = journey(
+            self.clients.clone(),
+            self.retry,
+            self.links.clone(),
+            request,
+        );
         Box::pin(journey.instrument(span))
     }
 }
 
 /// One message's way through a sender: the call, the outcome written, the
 /// delivery cached; then its slot and its lease are let go.
-async fn journey(client: ProviderClient, retry: RetryPolicy, links: SenderLinks, request: Deliver) {
+async fn journey(
+    clients: Rc<[ProviderClient]>,
+    retry: RetryPolicy,
+    links: SenderLinks,
+    request: Deliver,
+) {
     let Deliver {
         message,
         slot,
         lease,
         ..
     } = request;
-    let outcome = deliver(&client, &links.gate, &message, retry).await;
+    let outcome = deliver(&clients, &links, &message, retry).await;
     let cache_entry = match &outcome.kind {
         OutcomeKind::Sent {
             provider_message_id,
@@ -105,48 +130,31 @@ async fn journey(client: ProviderClient, retry: RetryPolicy, links: SenderLinks,
     drop((slot, lease));
 }
 
-/// Calls the provider once for `message`, unless it asked everyone to wait,
-/// and turns its answer into the row's next state.
+/// Offers `message` to its providers, and counts and logs what came of it.
 pub async fn deliver(
-    client: &ProviderClient,
-    gate: &ProviderGate,
+    clients: &[ProviderClient],
+    links: &SenderLinks,
     message: &Claim,
     retry: RetryPolicy,
 ) -> Outcome {
-    let outcome = |kind| Outcome {
-        id: message.id,
-        claim_token: message.claim_token,
-        kind,
-    };
-    if let Some(wait) = gate.paused_for() {
-        tracing::info!(
-            wait_ms = wait.as_millis() as u64,
-            "provider asked to wait; not sent"
-        );
-        metrics::counter!("dispatcher_messages_deferred_total").increment(1);
-        return outcome(OutcomeKind::Deferred { after: wait });
-    }
     #[cfg(feature = "fault-injection")]
     if message.content == super::PANIC_IN_SENDER && message.attempts == 1 {
         panic!("injected panic in a sender");
     }
-    let answer = client.send(message).await;
-    if let Some(wait) = answer.retry_after().filter(|wait| !wait.is_zero()) {
-        if gate.pause_for(wait) {
-            tracing::warn!(
-                wait_ms = wait.as_millis() as u64,
-                "provider asked to wait; pausing every call"
-            );
-        }
-    }
-    let attempt = u32::try_from(message.attempts).unwrap_or(u32::MAX);
-    let kind = OutcomeKind::decide(answer, attempt, retry);
-    report(&kind);
-    outcome(kind)
+    let delivery = Delivery {
+        providers: &links.providers,
+        clients,
+        retry,
+        pool: &links.pool,
+    };
+    let outcome = delivery.deliver(message).await;
+    report(&outcome);
+    outcome
 }
 
 /// Counts and logs the outcome of one attempt.
-fn report(kind: &OutcomeKind) {
+fn report(outcome: &Outcome) {
+    let kind = &outcome.kind;
     metrics::counter!(match kind {
         OutcomeKind::Sent { .. } => "dispatcher_messages_sent_total",
         OutcomeKind::Retry { .. } => "dispatcher_messages_retried_total",
@@ -159,12 +167,17 @@ fn report(kind: &OutcomeKind) {
             provider_message_id,
             ..
         } => {
-            tracing::info!(provider_message_id = %provider_message_id, "sent")
+            tracing::info!(provider_message_id = %provider_message_id, provider = outcome.provider.as_deref(), "sent")
         }
         OutcomeKind::Retry { after, error } => {
             tracing::warn!(retry_in_ms = after.as_millis() as u64, error = %error, "will retry")
         }
         OutcomeKind::Failed { error } => tracing::warn!(error = %error, "failed"),
-        OutcomeKind::Deferred { .. } => {}
+        OutcomeKind::Deferred { after } => {
+            tracing::info!(
+                retry_in_ms = after.as_millis() as u64,
+                "not sent: its provider cannot take it now"
+            )
+        }
     }
 }

@@ -11,11 +11,11 @@ use tokio::sync::Semaphore;
 
 use super::{
     follow_cluster_state, CacheActor, Deliver, FetcherActor, FleetPace, Heartbeat, InstancePace,
-    LeaseKeeper, Leases, Outbox, Pace, Pipeline, ReceiptActor, RenderMessage, SchedulerActor,
-    SenderActor, SenderLinks, StatusActor, WebhookActor, WebhookPolicy,
+    LeaseKeeper, Leases, Outbox, Pace, Pipeline, ProviderBoard, ReceiptActor, RenderMessage,
+    SchedulerActor, SenderActor, SenderLinks, StatusActor, WebhookActor, WebhookPolicy,
 };
 use crate::configuration::{DispatchScope, Settings};
-use crate::provider::{ProviderClient, ProviderGate};
+use crate::provider::Provider;
 use crate::redis::RedisPool;
 use crate::repository::{ClaimPolicy, Turn};
 use crate::webhook::WebhookClient;
@@ -40,7 +40,13 @@ impl Pipeline {
             Supervisor::start(move |_| CacheActor::new(redis, ttl))
         });
         let links = SenderLinks {
-            gate: ProviderGate::default(),
+            providers: settings
+                .providers
+                .iter()
+                .cloned()
+                .map(Provider::new)
+                .collect(),
+            pool: pool.clone(),
             status,
             cache: cache.clone(),
         };
@@ -54,8 +60,8 @@ impl Pipeline {
         let slots = Arc::new(Semaphore::new(capacity as usize));
         let fetcher = Supervisor::start({
             let policy = claim_policy(settings);
-            let (pool, slots, gate) = (pool.clone(), slots.clone(), links.gate);
-            move |_| FetcherActor::new(pool, senders, slots, policy, gate, leases)
+            let (pool, slots, providers) = (pool.clone(), slots.clone(), links.providers.clone());
+            move |_| FetcherActor::new(pool, senders, slots, policy, providers, leases)
         });
         let scheduler = start_scheduler(settings, &fetcher, &pool, running);
         let listener = (dispatch.scope == DispatchScope::Cluster)
@@ -69,6 +75,7 @@ impl Pipeline {
             slots,
             capacity,
             arbiters: Arc::new(arbiters),
+            providers: ProviderBoard(links.providers),
         }
     }
 }
@@ -133,7 +140,7 @@ fn log_lease(settings: &Settings) {
     tracing::info!(
         lease_ms = lease.as_millis() as u64,
         renewed_every_ms = LeaseKeeper::period(lease).as_millis() as u64,
-        provider_timeout_ms = settings.provider.timeout_ms,
+        provider_timeout_ms = settings.longest_provider_timeout().as_millis() as u64,
         "claims are leased and renewed while their call is in flight: a call may outlast \
          LEASE_MS, and a crashed instance's claims are taken over one lease after its last renewal"
     );
@@ -168,10 +175,10 @@ fn start_senders(
         .collect();
     let senders = (0..dispatch.sender_pool_size as usize)
         .map(|i| {
-            let (provider, links) = (settings.provider.clone(), links.clone());
+            let links = links.clone();
             let (retry, concurrency) = (dispatch.retry(), dispatch.sender_concurrency as usize);
             Supervisor::start_in_arbiter(&arbiters[i % arbiters.len()], move |_| {
-                SenderActor::new(ProviderClient::new(&provider, concurrency), retry, links)
+                SenderActor::new(links.clone(), retry, concurrency)
             })
             .recipient()
         })

@@ -35,7 +35,8 @@ struct Accepted {
 }
 
 /// Classifies an answer by the SPEC: 2xx with a `messageId` is accepted;
-/// 5xx and 429 are transient; anything else is a refusal. A 2xx whose body
+/// 429 and 503 say the provider did not take the message, other 5xx leave
+/// it uncertain; anything else is a refusal. A 2xx whose body
 /// was cut short is transient: the provider may have the message, and a call
 /// with the same `Idempotency-Key` tells its `messageId`.
 pub fn classify(
@@ -53,13 +54,18 @@ pub fn classify(
     } else {
         format!("provider answered {status}: {detail}")
     };
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-        ProviderAnswer::Transient {
+    match status {
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+            ProviderAnswer::Unavailable {
+                reason,
+                retry_after,
+            }
+        }
+        status if status.is_server_error() => ProviderAnswer::Transient {
             reason,
             retry_after,
-        }
-    } else {
-        ProviderAnswer::Rejected { reason }
+        },
+        _ => ProviderAnswer::Rejected { reason },
     }
 }
 
@@ -185,8 +191,14 @@ mod tests {
     }
 
     #[test]
-    fn server_errors_and_429_are_transient() {
-        for status in [500, 502, 503, 504, 429] {
+    fn a_429_and_a_503_say_the_message_was_not_taken_other_server_errors_may_have_taken_it() {
+        for status in [429, 503] {
+            assert!(
+                matches!(answer(status, ""), ProviderAnswer::Unavailable { .. }),
+                "{status}"
+            );
+        }
+        for status in [500, 502, 504] {
             assert!(
                 matches!(answer(status, ""), ProviderAnswer::Transient { .. }),
                 "{status}"
@@ -223,7 +235,7 @@ mod tests {
         let limited = classify(StatusCode::TOO_MANY_REQUESTS, Some(&garbage), Ok(b""));
         assert!(matches!(
             limited,
-            ProviderAnswer::Transient {
+            ProviderAnswer::Unavailable {
                 retry_after: None,
                 ..
             }

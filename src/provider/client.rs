@@ -33,10 +33,10 @@ impl ProviderClient {
     /// for `connections` calls at once (awc's default is 100).
     pub fn new(settings: &ProviderSettings, connections: usize) -> Self {
         let connector = awc::Connector::new()
-            .timeout(settings.timeout())
+            .timeout(settings.timeout)
             .limit(connections);
         let mut builder = awc::Client::builder()
-            .timeout(settings.timeout())
+            .timeout(settings.timeout)
             .disable_redirects()
             .connector(connector);
         if let Some(key) = &settings.auth_key {
@@ -52,7 +52,7 @@ impl ProviderClient {
         ProviderClient {
             client: builder.finish(),
             url: settings.url.clone(),
-            timeout: settings.timeout(),
+            timeout: settings.timeout,
         }
     }
 
@@ -124,14 +124,19 @@ fn timed_out() -> ProviderAnswer {
 
 const TIMED_OUT: &str = "provider did not answer in time";
 
+/// A call that got no answer. Only a connection that was never made proves
+/// the provider does not have the message.
 fn transport_failure(error: &SendRequestError) -> ProviderAnswer {
-    let reason = match error {
-        SendRequestError::Timeout => TIMED_OUT.to_owned(),
-        SendRequestError::Connect(error) => format!("could not connect to the provider: {error}"),
-        other => format!("provider call failed: {other}"),
-    };
-    ProviderAnswer::Transient {
-        reason,
-        retry_after: None,
+    let retry_after = None;
+    match error {
+        SendRequestError::Connect(error) => ProviderAnswer::Unavailable {
+            reason: format!("could not connect to the provider: {error}"),
+            retry_after,
+        },
+        SendRequestError::Timeout => timed_out(),
+        other => ProviderAnswer::Transient {
+            reason: format!("provider call failed: {other}"),
+            retry_after,
+        },
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 /// Shared by the fetcher and every sender: once the provider answers with
 /// `Retry-After`, no call at all goes out before that time.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ProviderGate(Arc<Mutex<Option<Instant>>>);
 
 impl ProviderGate {

@@ -77,7 +77,7 @@ pub async fn claim_due(
             claimed_by = $3
         FROM due
         WHERE m.id = due.id
-        RETURNING m.id, m.phone_number, m.content, m.attempts, m.claim_token
+        RETURNING m.id, m.phone_number, m.content, m.attempts, m.claim_token, m.provider
         "#,
     )
     .bind(i64::from(limit))

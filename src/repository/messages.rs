@@ -26,7 +26,7 @@ pub struct SentRow {
 macro_rules! message_columns {
     () => {
         " id, phone_number, content, status, attempts, provider_message_id, sent_at, last_error, \
-          created_at, delivery_status, delivered_at, delivery_error, callback_url "
+          created_at, delivery_status, delivered_at, delivery_error, callback_url, provider "
     };
 }
 
@@ -50,6 +50,8 @@ pub struct MessageRow {
     pub delivery_error: Option<String>,
     /// Where its status events go, instead of `WEBHOOK_URL`.
     pub callback_url: Option<String>,
+    /// The provider it is bound to.
+    pub provider: Option<String>,
 }
 
 /// When the oldest unfinished message was created.

@@ -60,6 +60,7 @@ const OUTCOME_STATEMENT: &str = r#"
                 attempts = m.attempts - (NOT o.called)::int,
                 provider_message_id = o.provider_message_id,
                 sent_at = o.sent_at,
+                provider = coalesce(o.provider, m.provider),
                 last_error = CASE WHEN o.called THEN o.last_error ELSE m.last_error END,
                 due_at = CASE WHEN o.retry_ms IS NULL THEN m.due_at
                               ELSE now() + o.retry_ms * interval '1 millisecond' END,
@@ -71,8 +72,9 @@ const OUTCOME_STATEMENT: &str = r#"
                                       WHEN r.status = 'delivered' THEN NULL
                                       ELSE r.status || coalesce(': ' || r.error, '') END
             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[],
-                        $6::text[], $7::bigint[], $8::boolean[])
-                AS o(id, claim_token, status, provider_message_id, sent_at, last_error, retry_ms, called)
+                        $6::text[], $7::bigint[], $8::boolean[], $10::text[])
+                AS o(id, claim_token, status, provider_message_id, sent_at, last_error, retry_ms, called,
+                     provider)
                 LEFT JOIN unmatched_receipts r ON r.provider_message_id = o.provider_message_id
             WHERE m.id = o.id AND m.claim_token = o.claim_token AND m.status = 'sending'
             RETURNING m.id, m.claim_token, m.status, m.delivery_status, m.callback_url,
@@ -123,6 +125,12 @@ pub async fn record_outcomes(
         .bind(rows.iter().map(|r| r.retry_ms).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.called).collect::<Vec<_>>())
         .bind(webhook_url)
+        .bind(
+            outcomes
+                .iter()
+                .map(|o| o.provider.as_deref())
+                .collect::<Vec<_>>(),
+        )
         .fetch_all(pool);
     bounded(write).await
 }

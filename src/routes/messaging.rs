@@ -43,6 +43,7 @@ async fn answer(state: &AppState, scheduler: SchedulerState) -> HttpResponse {
         oldest_pending_at: oldest_pending_at.ok().flatten(),
         webhooks: outbox.ok().map(Into::into),
         receipts_kept: kept.ok(),
+        providers: views::all(state.providers.states()),
     })
 }
 
@@ -57,7 +58,11 @@ fn status_example(running: bool) -> serde_json::Value {
                        "started_at": "2026-11-29T11:00:00Z", "seen_at": "2026-11-29T12:00:01Z"}],
         "oldest_pending_at": "2026-11-29T11:58:00Z",
         "webhooks": {"pending": 3, "oldest_age_secs": 0.4, "dead": 0},
-        "receipts_kept": 0
+        "receipts_kept": 0,
+        "providers": [
+            {"name": "primary", "breaker": "closed", "max_per_second": 100, "prefixes": ["+90"], "paused_for_ms": null},
+            {"name": "backup", "breaker": "open", "max_per_second": null, "prefixes": [], "paused_for_ms": null}
+        ]
     })
 }
 

@@ -5,7 +5,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
 use crate::configuration::{DispatchScope, Secret};
-use crate::pipeline::{ReceiptActor, SchedulerActor};
+use crate::pipeline::{ProviderBoard, ReceiptActor, SchedulerActor};
 use crate::redis::RedisPool;
 
 /// The pools, the scheduler, and what the answers tell of the settings.
@@ -16,6 +16,8 @@ pub struct AppState {
     pub scheduler: Addr<SchedulerActor>,
     /// Where `POST /provider/receipts` sends what it receives.
     pub receipts: Addr<ReceiptActor>,
+    /// The providers' breakers and rates, for status.
+    pub providers: ProviderBoard,
     /// `RECEIPT_AUTH_KEY`: when set, receipts need it in `x-receipt-key`.
     pub receipt_key: Option<Secret>,
     /// `WEBHOOK_ALLOWED_HOSTS`: the hosts a `callback_url` may name; empty

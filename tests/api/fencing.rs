@@ -14,6 +14,7 @@ fn sent(id: i64, claim_token: i64, provider_message_id: &str) -> Outcome {
     Outcome {
         id,
         claim_token,
+        provider: None,
         kind: OutcomeKind::Sent {
             provider_message_id: provider_message_id.to_owned(),
             sent_at: Utc::now(),
@@ -65,6 +66,7 @@ async fn a_late_outcome_of_an_expired_claim_never_overwrites_the_later_one() {
     let retry_by_b = Outcome {
         id,
         claim_token: second[0].claim_token,
+        provider: None,
         kind: OutcomeKind::Retry {
             after: Duration::from_secs(30),
             error: "provider answered 503".into(),
@@ -120,6 +122,7 @@ async fn a_deferred_claim_goes_back_to_pending_without_counting_an_attempt() {
     let deferred = Outcome {
         id,
         claim_token: claim[0].claim_token,
+        provider: None,
         kind: OutcomeKind::Deferred {
             after: Duration::from_secs(5),
         },

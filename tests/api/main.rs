@@ -21,6 +21,7 @@ mod panics;
 mod plans;
 mod process;
 mod provider_faults;
+mod providers;
 mod proxy;
 mod rate_limit;
 mod receipts;

@@ -92,14 +92,9 @@ impl ServiceProcess {
             }
         }
         for (name, value) in vars {
-            if [
-                "API_KEY",
-                "PROVIDER_AUTH_KEY",
-                "REDIS_URL",
-                "RECEIPT_AUTH_KEY",
-                "WEBHOOK_SECRET",
-            ]
-            .contains(&name.as_str())
+            // Every *_KEY: API_KEY, PROVIDER_AUTH_KEY, RECEIPT_AUTH_KEY and
+            // the keys a providers file names.
+            if (["REDIS_URL", "WEBHOOK_SECRET"].contains(&name.as_str()) || name.ends_with("_KEY"))
                 && !value.is_empty()
             {
                 secrets.push(value.clone());

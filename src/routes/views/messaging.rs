@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use super::OutboxStatus;
 use crate::configuration::DispatchScope;
+use crate::pipeline::ProviderState;
 use crate::repository::{CountsByStatus, InstanceRow, MinuteRow};
 
 /// Whether start/stop and the rate are shared by the fleet or per instance.
@@ -101,6 +102,37 @@ pub struct MessagingStatus {
     /// Delivery receipts kept for an id no message holds (yet); null while
     /// PostgreSQL is unavailable.
     pub receipts_kept: Option<i64>,
+    /// The providers, in the order they are tried, as this instance sees
+    /// them (each instance keeps its own breakers).
+    pub providers: Vec<ProviderView>,
+}
+
+/// One provider in status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderView {
+    pub name: String,
+    /// `closed` (calls go), `open` (taken out until its cool-down ends),
+    /// `half_open` (one probe decides).
+    #[schema(example = "closed")]
+    pub breaker: String,
+    /// Its rate limit, kept by the whole fleet; null: none.
+    pub max_per_second: Option<u32>,
+    /// The numbers it serves, by prefix; empty: any.
+    pub prefixes: Vec<String>,
+    /// How long its `Retry-After` still holds calls back; null: not paused.
+    pub paused_for_ms: Option<u64>,
+}
+
+impl From<ProviderState> for ProviderView {
+    fn from(state: ProviderState) -> Self {
+        ProviderView {
+            name: state.name,
+            breaker: state.breaker.to_owned(),
+            max_per_second: state.max_per_second,
+            prefixes: state.prefixes,
+            paused_for_ms: state.paused_for.map(|d| d.as_millis() as u64),
+        }
+    }
 }
 
 /// Outcomes in one minute.

@@ -36,6 +36,10 @@ pub struct StoredMessage {
     pub delivery_error: Option<String>,
     /// Where its status events go, instead of `WEBHOOK_URL`.
     pub callback_url: Option<String>,
+    /// The provider that accepted it (`default` with `PROVIDER_URL`); while
+    /// it waits for a retry, the provider an earlier call may have reached,
+    /// the only one it may go to. Null before any such call.
+    pub provider: Option<String>,
 }
 
 impl From<MessageRow> for StoredMessage {
@@ -54,6 +58,7 @@ impl From<MessageRow> for StoredMessage {
             delivered_at: row.delivered_at,
             delivery_error: row.delivery_error,
             callback_url: row.callback_url,
+            provider: row.provider,
         }
     }
 }

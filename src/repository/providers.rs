@@ -1,0 +1,46 @@
+//! The fleet's share of each provider's rate: calls per second, counted in
+//! PostgreSQL so that every instance sees the others' calls.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use super::bounded;
+
+/// Takes one call of `provider`'s current second if fewer than
+/// `max_per_second` were taken; else says how long until the next second.
+pub async fn reserve_provider_call(
+    pool: &PgPool,
+    provider: &str,
+    max_per_second: u32,
+) -> Result<Option<Duration>, sqlx::Error> {
+    let query = sqlx::query_as::<_, (bool, i32)>(
+        r#"
+        WITH clock AS (
+            SELECT extract(epoch FROM clock_timestamp()) AS now
+        ), taken AS (
+            INSERT INTO provider_seconds AS s (provider, second, calls)
+            SELECT $1, floor(now)::bigint, 1 FROM clock
+            ON CONFLICT (provider, second) DO UPDATE SET calls = s.calls + 1
+            WHERE s.calls < $2
+            RETURNING 1
+        )
+        SELECT EXISTS (SELECT 1 FROM taken), (1000 - floor((now - floor(now)) * 1000))::int
+        FROM clock
+        "#,
+    )
+    .bind(provider)
+    .bind(max_per_second as i32)
+    .fetch_one(pool);
+    let (taken, until_next_ms) = bounded(query).await?;
+    Ok((!taken).then(|| Duration::from_millis(until_next_ms.max(1) as u64)))
+}
+
+/// Deletes the counts of seconds over a minute old.
+pub async fn prune_provider_seconds(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let query = sqlx::query(
+        "DELETE FROM provider_seconds WHERE second < extract(epoch FROM now())::bigint - 60",
+    )
+    .execute(pool);
+    Ok(bounded(query).await?.rows_affected())
+}
