@@ -15,3 +15,22 @@ CREATE TABLE provider_seconds (
     calls    integer NOT NULL,
     PRIMARY KEY (provider, second)
 );
+
+-- One row per provider call: which provider, when, how long, what it
+-- answered. Written by the statement that writes the call's outcome.
+-- message_id has no foreign key: the history of a call is kept even if it
+-- lands after its row was taken over, and costs no lookup per call.
+CREATE TABLE message_attempts (
+    id          bigserial PRIMARY KEY,
+    message_id  bigint NOT NULL,
+    provider    text NOT NULL,
+    started_at  timestamptz NOT NULL,
+    duration_ms integer NOT NULL,
+    -- Null when no answer came (time-out, no connection).
+    http_status integer,
+    -- Null when accepted.
+    error       text,
+    -- accepted, not_accepted (certainly not taken), uncertain, rejected.
+    result      text NOT NULL
+);
+CREATE INDEX message_attempts_by_message ON message_attempts (message_id, id);

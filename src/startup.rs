@@ -54,6 +54,8 @@ impl Application {
             DispatchScope::Cluster => fleet_running,
             DispatchScope::Instance => settings.dispatch.autostart,
         };
+        // The recorder first: the pipeline publishes gauges as it starts.
+        telemetry::metrics();
         let pipeline = Pipeline::start(
             &settings,
             pool.clone(),

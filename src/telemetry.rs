@@ -60,7 +60,11 @@ pub fn metrics() -> PrometheusHandle {
 }
 
 /// Every counter, with what it counts (`# HELP` of `/metrics`).
-const COUNTERS: [(&str, &str); 13] = [
+const COUNTERS: [(&str, &str); 14] = [
+    (
+        "dispatcher_provider_breaker_transitions_total",
+        "Moves of a provider's circuit breaker, by provider and the state it moved to.",
+    ),
     (
         "dispatcher_messages_sent_total",
         "Messages the provider accepted.",
@@ -116,7 +120,11 @@ const COUNTERS: [(&str, &str); 13] = [
 ];
 
 /// Every gauge.
-const GAUGES: [(&str, &str); 6] = [
+const GAUGES: [(&str, &str); 7] = [
+    (
+        "dispatcher_provider_breaker_state",
+        "A provider's circuit breaker on this instance: 0 closed, 1 half-open, 2 open.",
+    ),
     (
         "dispatcher_scheduler_running",
         "1 while automatic sending runs on this instance.",

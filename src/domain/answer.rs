@@ -45,3 +45,68 @@ impl ProviderAnswer {
         )
     }
 }
+
+/// What one provider call was, for the message's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub provider: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub duration: Duration,
+    /// None when no answer came.
+    pub http_status: Option<u16>,
+    /// Why it was not accepted.
+    pub error: Option<String>,
+    pub result: AttemptResult,
+}
+
+/// What a call's answer proved, as `message_attempts.result` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptResult {
+    Accepted,
+    /// Certainly not taken: the message may go to another provider.
+    NotAccepted,
+    /// Maybe taken: the message stays with this provider.
+    Uncertain,
+    Rejected,
+}
+
+impl AttemptResult {
+    /// The name in `message_attempts.result`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptResult::Accepted => "accepted",
+            AttemptResult::NotAccepted => "not_accepted",
+            AttemptResult::Uncertain => "uncertain",
+            AttemptResult::Rejected => "rejected",
+        }
+    }
+}
+
+impl Attempt {
+    /// The attempt of a call to `provider` that began at `started_at`, took
+    /// `duration` and got `answer` (with `http_status`, if any came).
+    pub fn of(
+        provider: &str,
+        started_at: chrono::DateTime<chrono::Utc>,
+        duration: Duration,
+        http_status: Option<u16>,
+        answer: &ProviderAnswer,
+    ) -> Self {
+        let (result, error) = match answer {
+            ProviderAnswer::Accepted { .. } => (AttemptResult::Accepted, None),
+            ProviderAnswer::Unavailable { reason, .. } => {
+                (AttemptResult::NotAccepted, Some(reason))
+            }
+            ProviderAnswer::Transient { reason, .. } => (AttemptResult::Uncertain, Some(reason)),
+            ProviderAnswer::Rejected { reason } => (AttemptResult::Rejected, Some(reason)),
+        };
+        Attempt {
+            provider: provider.to_owned(),
+            started_at,
+            duration,
+            http_status,
+            error: error.cloned(),
+            result,
+        }
+    }
+}

@@ -13,7 +13,7 @@ mod phone_number;
 mod receipt;
 mod text;
 
-pub use answer::ProviderAnswer;
+pub use answer::{Attempt, AttemptResult, ProviderAnswer};
 pub use callback_url::{CallbackUrl, PATTERN as CALLBACK_URL_PATTERN};
 pub use content::Content;
 pub use event::EventStatus;

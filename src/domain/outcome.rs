@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::ProviderAnswer;
+use super::{Attempt, ProviderAnswer};
 
 /// The longest a message waits between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
@@ -40,6 +40,8 @@ pub struct Outcome {
     /// it, or one whose answer left acceptance uncertain; `None` keeps the
     /// row's.
     pub provider: Option<String>,
+    /// The provider calls this claim made, in order.
+    pub attempts: Vec<Attempt>,
 }
 
 /// The new state of a claimed row.

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 
-use crate::domain::{Claim, Outcome, OutcomeKind, ProviderAnswer, RetryPolicy};
+use crate::domain::{
+    Attempt, AttemptResult, Claim, Outcome, OutcomeKind, ProviderAnswer, RetryPolicy,
+};
 use crate::provider::{route, BreakerState, Permit, Provider, ProviderClient, Providers, Route};
 use crate::repository;
 
@@ -31,36 +33,25 @@ enum Step {
     Skipped(Duration),
     /// Not called: its second is full; the message waits for it.
     RateLimited(Duration),
-    Answered(ProviderAnswer),
+    Answered(ProviderAnswer, Attempt),
 }
 
 impl Delivery<'_> {
     /// Offers `message` to its providers in turn; returns the row's next
     /// state.
     pub async fn deliver(&self, message: &Claim) -> Outcome {
-        let outcome = |kind, provider: Option<&str>| Outcome {
+        let mut attempts = Vec::new();
+        let outcome = |kind, provider: Option<&str>, attempts| Outcome {
             id: message.id,
             claim_token: message.claim_token,
             kind,
             provider: provider.map(str::to_owned),
+            attempts,
         };
         let attempt = u32::try_from(message.attempts).unwrap_or(u32::MAX);
-        let candidates = match route(self.providers, message) {
-            Route::Try(candidates) => candidates,
-            Route::Unserved => {
-                let error = format!("no provider serves {}", message.phone_number);
-                return outcome(OutcomeKind::Failed { error }, None);
-            }
-            Route::PinnedElsewhere(name) => {
-                let reason = format!(
-                    "an earlier call to provider {name} may have been accepted, and {name} is no longer configured"
-                );
-                let answer = ProviderAnswer::Transient {
-                    reason,
-                    retry_after: None,
-                };
-                return outcome(OutcomeKind::decide(answer, attempt, self.retry), None);
-            }
+        let candidates = match self.candidates(message, attempt) {
+            Ok(candidates) => candidates,
+            Err(kind) => return outcome(kind, None, attempts),
         };
         let (mut wait, mut refused) = (None::<Duration>, None);
         for index in candidates {
@@ -68,16 +59,18 @@ impl Delivery<'_> {
             match self.offer(index, message).await {
                 Step::Skipped(after) => wait = Some(wait.map_or(after, |w| w.min(after))),
                 Step::RateLimited(after) => {
-                    return outcome(OutcomeKind::Deferred { after }, None);
+                    return outcome(OutcomeKind::Deferred { after }, None, attempts);
                 }
-                Step::Answered(answer @ ProviderAnswer::Unavailable { .. }) => {
+                Step::Answered(answer, call) if call.result == AttemptResult::NotAccepted => {
+                    attempts.push(call);
                     tracing::info!(provider = provider.name(), "provider did not take it");
                     refused = Some(answer);
                 }
-                Step::Answered(answer) => {
+                Step::Answered(answer, call) => {
+                    attempts.push(call);
                     let kind = OutcomeKind::decide(answer, attempt, self.retry);
                     let bound = !matches!(kind, OutcomeKind::Failed { .. });
-                    return outcome(kind, bound.then_some(provider.name()));
+                    return outcome(kind, bound.then_some(provider.name()), attempts);
                 }
             }
         }
@@ -87,7 +80,28 @@ impl Delivery<'_> {
                 after: wait.unwrap_or(Duration::from_secs(1)),
             },
         };
-        outcome(kind, None)
+        outcome(kind, None, attempts)
+    }
+
+    /// The providers `message` may go to, in order; or, when none may, the
+    /// row's next state.
+    fn candidates(&self, message: &Claim, attempt: u32) -> Result<Vec<usize>, OutcomeKind> {
+        match route(self.providers, message) {
+            Route::Try(candidates) => Ok(candidates),
+            Route::Unserved => Err(OutcomeKind::Failed {
+                error: format!("no provider serves {}", message.phone_number),
+            }),
+            Route::PinnedElsewhere(name) => {
+                let reason = format!(
+                    "an earlier call to provider {name} may have been accepted, and {name} is no longer configured"
+                );
+                let answer = ProviderAnswer::Transient {
+                    reason,
+                    retry_after: None,
+                };
+                Err(OutcomeKind::decide(answer, attempt, self.retry))
+            }
+        }
     }
 
     /// Calls provider `index` for `message`, unless its breaker, its
@@ -106,7 +120,7 @@ impl Delivery<'_> {
             provider.breaker.release(permit);
             return Step::RateLimited(wait);
         }
-        let answer = self.clients[index].send(message).await;
+        let (answer, call) = self.clients[index].send(message).await;
         if let Some(wait) = answer.retry_after().filter(|wait| !wait.is_zero()) {
             if provider.gate.pause_for(wait) {
                 tracing::warn!(
@@ -120,7 +134,7 @@ impl Delivery<'_> {
             .breaker
             .record(answer.provider_works(), Instant::now());
         announce(provider, moved);
-        Step::Answered(answer)
+        Step::Answered(answer, call)
     }
 
     /// Takes a call of the provider's second, when it has a rate; `Some`

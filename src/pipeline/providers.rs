@@ -18,9 +18,18 @@ pub struct ProviderState {
 
 /// The instance's providers, for status.
 #[derive(Clone)]
-pub struct ProviderBoard(pub(super) Providers);
+pub struct ProviderBoard(Providers);
 
 impl ProviderBoard {
+    /// The board of `providers`; publishes each breaker's state (closed).
+    pub(super) fn new(providers: Providers) -> Self {
+        for provider in providers.iter() {
+            metrics::gauge!("dispatcher_provider_breaker_state", "provider" => provider.name().to_owned())
+                .set(provider.breaker.state().gauge());
+        }
+        ProviderBoard(providers)
+    }
+
     /// Each provider's state now, in file order.
     pub fn states(&self) -> Vec<ProviderState> {
         self.0

@@ -75,7 +75,7 @@ impl Pipeline {
             slots,
             capacity,
             arbiters: Arc::new(arbiters),
-            providers: ProviderBoard(links.providers),
+            providers: ProviderBoard::new(links.providers),
         }
     }
 }

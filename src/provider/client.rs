@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::classify::{classify, BodyError, MAX_ANSWER_BYTES};
 use crate::configuration::ProviderSettings;
 use crate::deadline::{self, TimedOut};
-use crate::domain::{Claim, ProviderAnswer};
+use crate::domain::{Attempt, Claim, ProviderAnswer};
 
 #[derive(Serialize)]
 struct SendBody<'a> {
@@ -23,6 +23,8 @@ struct SendBody<'a> {
 /// build it on the thread (arbiter) that uses it.
 #[derive(Clone)]
 pub struct ProviderClient {
+    /// The provider's name, for its calls' history and metrics.
+    name: String,
     client: awc::Client,
     url: String,
     timeout: Duration,
@@ -50,39 +52,44 @@ impl ProviderClient {
             }
         }
         ProviderClient {
+            name: settings.name.clone(),
             client: builder.finish(),
             url: settings.url.clone(),
             timeout: settings.timeout,
         }
     }
 
-    /// Sends one message, with its id as the `Idempotency-Key`.
-    #[tracing::instrument(skip_all, fields(message_id = message.id, attempt = message.attempts))]
-    pub async fn send(&self, message: &Claim) -> ProviderAnswer {
+    /// Sends one message, with its id as the `Idempotency-Key`; returns
+    /// what the answer means and the call's record.
+    #[tracing::instrument(skip_all, fields(message_id = message.id, attempt = message.attempts, provider = %self.name))]
+    pub async fn send(&self, message: &Claim) -> (ProviderAnswer, Attempt) {
         let body = SendBody {
             to: &message.phone_number,
             content: &message.content,
         };
-        let started = std::time::Instant::now();
+        let (started_at, started) = (chrono::Utc::now(), std::time::Instant::now());
         // One bound for the whole call, answer read included: a provider
         // that trickles its answer cannot hold the call past the time-out.
         let call = async { Ok::<_, TimedOut>(self.call(message, &body).await) };
-        let answer = deadline::within(self.timeout, call)
+        let (answer, http_status) = deadline::within(self.timeout, call)
             .await
-            .unwrap_or_else(|_| timed_out());
-        metrics::histogram!("dispatcher_provider_call_duration_seconds")
-            .record(started.elapsed().as_secs_f64());
-        answer
+            .unwrap_or_else(|_| (timed_out(), None));
+        let duration = started.elapsed();
+        metrics::histogram!("dispatcher_provider_call_duration_seconds", "provider" => self.name.clone())
+            .record(duration.as_secs_f64());
+        let attempt = Attempt::of(&self.name, started_at, duration, http_status, &answer);
+        (answer, attempt)
     }
 
-    async fn call(&self, message: &Claim, body: &SendBody<'_>) -> ProviderAnswer {
+    /// The call, and the HTTP status of its answer if one came.
+    async fn call(&self, message: &Claim, body: &SendBody<'_>) -> (ProviderAnswer, Option<u16>) {
         let request = self
             .client
             .post(&self.url)
             .insert_header(("Idempotency-Key", message.id.to_string()));
         let mut response = match request.send_json(body).await {
             Ok(response) => response,
-            Err(error) => return transport_failure(&error),
+            Err(error) => return (transport_failure(&error), None),
         };
         let status = response.status();
         let retry_after = response.headers().get(RETRY_AFTER).cloned();
@@ -107,11 +114,12 @@ impl ProviderClient {
                 ))),
                 _ => Ok(body),
             });
-        classify(
+        let answer = classify(
             status,
             retry_after.as_ref(),
             body.as_deref().map_err(Clone::clone),
-        )
+        );
+        (answer, Some(status.as_u16()))
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
+mod attempts;
 mod claims;
 mod fleet;
 mod messages;
@@ -15,6 +16,7 @@ mod receipts;
 mod stats;
 mod webhooks;
 
+pub use attempts::*;
 pub use claims::*;
 pub use fleet::*;
 pub use messages::*;

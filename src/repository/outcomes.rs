@@ -4,7 +4,7 @@
 use sqlx::PgPool;
 
 use super::{bounded, millis};
-use crate::domain::{MessageStatus, Outcome, OutcomeKind};
+use crate::domain::{Attempt, MessageStatus, Outcome, OutcomeKind};
 
 /// One outcome as the columns of the outcome statement.
 struct OutcomeRow<'a> {
@@ -93,6 +93,10 @@ const OUTCOME_STATEMENT: &str = r#"
             ) e
             WHERE url IS NOT NULL
             ORDER BY id, nth
+        ), calls AS (
+            INSERT INTO message_attempts (message_id, provider, started_at, duration_ms, http_status, error, result)
+            SELECT * FROM unnest($11::bigint[], $12::text[], $13::timestamptz[], $14::int[], $15::int[],
+                                 $16::text[], $17::text[])
         )
         SELECT id, claim_token FROM written
         "#;
@@ -103,7 +107,9 @@ const OUTCOME_STATEMENT: &str = r#"
 /// A row that becomes `sent` takes the receipt kept for its id, if one came
 /// first (see [`super::record_receipts`]). The same statement writes the
 /// webhook events of the rows that reached `sent` or `failed` (and of the
-/// receipt taken), to the row's `callback_url` or else to `webhook_url`.
+/// receipt taken), to the row's `callback_url` or else to `webhook_url`,
+/// and the history of the provider calls (`message_attempts`), those of
+/// fenced-out outcomes too: the calls were made.
 #[tracing::instrument(skip_all, fields(outcomes = outcomes.len()))]
 pub async fn record_outcomes(
     pool: &PgPool,
@@ -129,6 +135,43 @@ pub async fn record_outcomes(
             outcomes
                 .iter()
                 .map(|o| o.provider.as_deref())
+                .collect::<Vec<_>>(),
+        );
+    let calls: Vec<(i64, &Attempt)> = outcomes
+        .iter()
+        .flat_map(|o| o.attempts.iter().map(move |a| (o.id, a)))
+        .collect();
+    let write = write
+        .bind(calls.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(
+            calls
+                .iter()
+                .map(|(_, a)| a.provider.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(calls.iter().map(|(_, a)| a.started_at).collect::<Vec<_>>())
+        .bind(
+            calls
+                .iter()
+                .map(|(_, a)| i32::try_from(a.duration.as_millis()).unwrap_or(i32::MAX))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            calls
+                .iter()
+                .map(|(_, a)| a.http_status.map(i32::from))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            calls
+                .iter()
+                .map(|(_, a)| a.error.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            calls
+                .iter()
+                .map(|(_, a)| a.result.as_str())
                 .collect::<Vec<_>>(),
         )
         .fetch_all(pool);

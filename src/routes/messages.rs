@@ -96,7 +96,9 @@ pub async fn create(
             "delivery_source": "cache",
             "webhook_events": [{"id": 7, "message_id": 42, "type": "message.sent",
                 "url": "https://hooks.example.com/sms-status", "status": "delivered", "attempts": 1,
-                "last_error": null, "created_at": "2026-11-29T12:00:01Z", "delivered_at": "2026-11-29T12:00:01Z"}]
+                "last_error": null, "created_at": "2026-11-29T12:00:01Z", "delivered_at": "2026-11-29T12:00:01Z"}],
+            "attempt_history": [{"provider": "default", "started_at": "2026-11-29T12:00:00.9Z", "duration_ms": 84,
+                "http_status": 202, "error": null, "result": "accepted"}]
         })),
         (status = 400, description = "The id is not a number", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
@@ -130,11 +132,15 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpR
         }
         None => "database",
     };
-    let webhook_events = views::all(repository::events_of_message(&state.pool, id).await?);
+    let (events, attempts) = futures_util::join!(
+        repository::events_of_message(&state.pool, id),
+        repository::attempts_of_message(&state.pool, id)
+    );
     Ok(HttpResponse::Ok().json(MessageView {
         message: message.into(),
         delivery_source,
-        webhook_events,
+        webhook_events: views::all(events?),
+        attempt_history: views::all(attempts?),
     }))
 }
 

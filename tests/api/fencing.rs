@@ -15,6 +15,7 @@ fn sent(id: i64, claim_token: i64, provider_message_id: &str) -> Outcome {
         id,
         claim_token,
         provider: None,
+        attempts: Vec::new(),
         kind: OutcomeKind::Sent {
             provider_message_id: provider_message_id.to_owned(),
             sent_at: Utc::now(),
@@ -67,6 +68,7 @@ async fn a_late_outcome_of_an_expired_claim_never_overwrites_the_later_one() {
         id,
         claim_token: second[0].claim_token,
         provider: None,
+        attempts: Vec::new(),
         kind: OutcomeKind::Retry {
             after: Duration::from_secs(30),
             error: "provider answered 503".into(),
@@ -123,6 +125,7 @@ async fn a_deferred_claim_goes_back_to_pending_without_counting_an_attempt() {
         id,
         claim_token: claim[0].claim_token,
         provider: None,
+        attempts: Vec::new(),
         kind: OutcomeKind::Deferred {
             after: Duration::from_secs(5),
         },

@@ -1,6 +1,6 @@
 //! Enqueueing and reading messages, and the API key.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_with, Api, TestOptions};
 
@@ -28,6 +28,13 @@ async fn a_posted_message_is_stored_pending_and_then_sent() {
         body["provider_message_id"].as_str(),
         app.provider.calls()[0].message_id.as_deref()
     );
+    assert_eq!(body["provider"], "default", "PROVIDER_URL's provider");
+    let history = body["attempt_history"].as_array().unwrap();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0]["provider"], "default");
+    assert_eq!(history[0]["result"], "accepted");
+    assert_eq!(history[0]["http_status"], 202);
+    assert_eq!(history[0]["error"], Value::Null);
 }
 
 #[actix_web::test]

@@ -116,6 +116,16 @@ fn accepted(mock: &MockProvider) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The `attempt_history` of message `id`.
+async fn history(service: &ServiceProcess, id: i64) -> Vec<Value> {
+    let (status, message) = service.message(id).await;
+    assert_eq!(status, 200);
+    message["attempt_history"]
+        .as_array()
+        .expect("a history")
+        .clone()
+}
+
 /// The breaker of provider `name` in status.
 fn breaker(status: &Value, name: &str) -> String {
     status["providers"]
@@ -152,9 +162,41 @@ async fn with_the_primary_down_from_the_start_everything_goes_to_the_secondary()
     let keys = accepted(&secondary);
     assert_eq!(keys.len(), 40);
     assert_eq!(secondary.stats().calls, 40, "each message once");
+    for row in &rows {
+        let history = history(&service, row.0).await;
+        let (last, earlier) = history.split_last().expect("a call");
+        assert_eq!(
+            (
+                last["provider"].as_str(),
+                last["result"].as_str(),
+                last["http_status"].as_u64()
+            ),
+            (Some("secondary"), Some("accepted"), Some(202))
+        );
+        for call in earlier {
+            assert_eq!(call["provider"], "primary");
+            assert_eq!(call["result"], "not_accepted");
+            assert_eq!(call["http_status"], Value::Null);
+            assert!(call["error"]
+                .as_str()
+                .unwrap()
+                .contains("could not connect"));
+        }
+    }
     let (_, status) = service.status().await;
     assert_eq!(breaker(&status, "primary"), "open");
     assert_eq!(breaker(&status, "secondary"), "closed");
+    let metrics = service.get_text("/metrics").await;
+    for line in [
+        r#"dispatcher_provider_breaker_state{provider="primary"} 2"#,
+        r#"dispatcher_provider_breaker_state{provider="secondary"} 0"#,
+        r#"dispatcher_provider_breaker_transitions_total{provider="primary",state="open"} 1"#,
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in:\n{metrics}"
+        );
+    }
     assert_eq!(
         service.log_count("provider breaker opened"),
         1,
@@ -225,7 +267,7 @@ async fn a_primary_that_times_out_keeps_its_messages_and_none_goes_to_the_second
     // Its breaker opens after five time-outs: pinned messages then wait for
     // the probe, they do not move either.
     primary.set_behaviour(Behaviour::slow(Duration::from_secs(3)));
-    let (_service, db, _) = service_with(
+    let (service, db, _) = service_with(
         &[
             entry(
                 "primary",
@@ -278,13 +320,27 @@ async fn a_primary_that_times_out_keeps_its_messages_and_none_goes_to_the_second
             keys.get(&key),
             "the id of the first call's key"
         );
+        let history = history(&service, row.0).await;
+        let (last, earlier) = history.split_last().expect("a call");
+        assert!(!earlier.is_empty(), "{history:?}");
+        assert_eq!(
+            (last["result"].as_str(), last["http_status"].as_u64()),
+            (Some("accepted"), Some(202))
+        );
+        for call in earlier {
+            assert_eq!(
+                (call["provider"].as_str(), call["result"].as_str()),
+                (Some("primary"), Some("uncertain"))
+            );
+            assert_eq!(call["error"], "provider did not answer in time");
+        }
     }
 }
 
 #[actix_web::test]
 async fn numbers_go_to_the_providers_of_their_prefix_and_a_number_none_serves_fails() {
     let (turkey, uk) = (start_provider(Some("tr-secret")), start_provider(None));
-    let (_service, db, _) = service_with(
+    let (service, db, _) = service_with(
         &[
             entry(
                 "turkey",
@@ -320,6 +376,7 @@ async fn numbers_go_to_the_providers_of_their_prefix_and_a_number_none_serves_fa
         unserved.4.as_deref(),
         Some("no provider serves +15550000001")
     );
+    assert!(history(&service, unserved.0).await.is_empty(), "no call");
     assert_eq!(count(&db, "sent").await, 5);
 }
 

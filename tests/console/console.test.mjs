@@ -32,6 +32,7 @@ try {
   await page.waitForFunction(() => Number(document.querySelector("#count-sent").textContent) >= 2);
   assert.equal(await page.textContent("#running"), "running");
   assert.match(await page.textContent("#count-failed"), /^[1-9]/);
+  assert.equal(await page.textContent("#providers"), "default: closed", "the provider and its breaker");
   // The mock reports each delivery a tenth of a second after the send.
   await page.waitForFunction(() => Number(document.querySelector("#count-delivered").textContent) >= 1);
   await page.waitForSelector("#sent-table tbody tr td.phone");

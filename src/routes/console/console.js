@@ -63,6 +63,9 @@ function showStatus(status) {
   $("last-tick").textContent = when(status.last_tick_at);
   $("next-tick").textContent = when(status.next_tick_at);
   $("instances").textContent = (status.instances || []).map((i) => i.instance_id).join(", ") || "—";
+  $("providers").textContent = (status.providers || [])
+    .map((p) => p.name + ": " + p.breaker.replace("_", "-") + (p.max_per_second ? ", " + p.max_per_second + "/s" : ""))
+    .join("; ") || "—";
   for (const name of ["pending", "sending", "sent", "failed", "delivered", "undelivered"]) {
     $("count-" + name).textContent = status.counts ? status.counts[name] : "?";
   }

@@ -9,9 +9,11 @@ use utoipa::ToSchema;
 use crate::domain::{DeliveryStatus, MessageStatus};
 use crate::repository::{MessageRow, SentRow};
 
+mod attempts;
 mod messaging;
 mod webhooks;
 
+pub use attempts::AttemptView;
 pub use messaging::{Activity, MessagingStatus};
 pub use webhooks::{OutboxStatus, WebhookEvent, WebhookEventPage};
 
@@ -80,6 +82,8 @@ pub struct MessageView {
     pub delivery_source: &'static str,
     /// Its status events, oldest first.
     pub webhook_events: Vec<WebhookEvent>,
+    /// Its provider calls, oldest first.
+    pub attempt_history: Vec<AttemptView>,
 }
 
 /// One row of the sent list.
