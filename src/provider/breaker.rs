@@ -50,7 +50,10 @@ pub enum Permit {
 enum State {
     Closed { failures: u32 },
     Open { until: Instant },
-    HalfOpen { probing: bool },
+    /// `probe`: when the probe in flight was let out. One that has not
+    /// reported within a cool-down (its task ended without a word) is
+    /// replaced.
+    HalfOpen { probe: Option<Instant> },
 }
 
 /// Shared by clones: one per provider per instance.
@@ -92,12 +95,16 @@ impl Breaker {
             State::Closed { .. } => (Permit::Call, None),
             State::Open { until } if now < until => (Permit::Wait(until - now), None),
             State::Open { .. } => {
-                *state = State::HalfOpen { probing: true };
+                *state = State::HalfOpen { probe: Some(now) };
                 (Permit::Probe, Some(BreakerState::HalfOpen))
             }
-            State::HalfOpen { probing: true } => (Permit::Wait(PROBE_WAIT), None),
-            State::HalfOpen { probing: false } => {
-                *state = State::HalfOpen { probing: true };
+            State::HalfOpen { probe: Some(since) }
+                if now.saturating_duration_since(since) < self.settings.cooldown =>
+            {
+                (Permit::Wait(PROBE_WAIT), None)
+            }
+            State::HalfOpen { .. } => {
+                *state = State::HalfOpen { probe: Some(now) };
                 (Permit::Probe, None)
             }
         }
@@ -107,7 +114,7 @@ impl Breaker {
     pub fn release(&self, permit: Permit) {
         let mut state = self.lock();
         if let (Permit::Probe, State::HalfOpen { .. }) = (permit, &*state) {
-            *state = State::HalfOpen { probing: false };
+            *state = State::HalfOpen { probe: None };
         }
     }
 
@@ -199,6 +206,16 @@ mod tests {
         let (permit, _) = b.permit(later);
         b.release(permit);
         assert_eq!(b.permit(later).0, Permit::Probe);
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_is_replaced_after_a_cool_down() {
+        let (b, now) = (breaker(1), Instant::now());
+        b.record(false, now);
+        let later = now + Duration::from_secs(30);
+        assert_eq!(b.permit(later).0, Permit::Probe);
+        let lost = later + Duration::from_secs(30);
+        assert_eq!(b.permit(lost).0, Permit::Probe);
     }
 
     #[test]
