@@ -48,12 +48,18 @@ pub enum Permit {
 
 #[derive(Debug)]
 enum State {
-    Closed { failures: u32 },
-    Open { until: Instant },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
     /// `probe`: when the probe in flight was let out. One that has not
     /// reported within a cool-down (its task ended without a word) is
     /// replaced.
-    HalfOpen { probe: Option<Instant> },
+    HalfOpen {
+        probe: Option<Instant>,
+    },
 }
 
 /// Shared by clones: one per provider per instance.

@@ -7,8 +7,14 @@ use sqlx::PgPool;
 
 use super::bounded;
 
+/// The end of each second in which no call is started: a call started at
+/// 0.99 s would reach the provider in the next second, on top of that
+/// second's own.
+const GUARD_MS: u32 = 150;
+
 /// Takes one call of `provider`'s current second if fewer than
-/// `max_per_second` were taken; else says how long until the next second.
+/// `max_per_second` were taken and the second is not in its last
+/// [`GUARD_MS`]; else says how long until the next second.
 pub async fn reserve_provider_call(
     pool: &PgPool,
     provider: &str,
@@ -20,7 +26,7 @@ pub async fn reserve_provider_call(
             SELECT extract(epoch FROM clock_timestamp()) AS now
         ), taken AS (
             INSERT INTO provider_seconds AS s (provider, second, calls)
-            SELECT $1, floor(now)::bigint, 1 FROM clock
+            SELECT $1, floor(now)::bigint, 1 FROM clock WHERE now - floor(now) < $3
             ON CONFLICT (provider, second) DO UPDATE SET calls = s.calls + 1
             WHERE s.calls < $2
             RETURNING 1
@@ -31,6 +37,7 @@ pub async fn reserve_provider_call(
     )
     .bind(provider)
     .bind(max_per_second as i32)
+    .bind(f64::from(1000 - GUARD_MS) / 1000.0)
     .fetch_one(pool);
     let (taken, until_next_ms) = bounded(query).await?;
     Ok((!taken).then(|| Duration::from_millis(until_next_ms.max(1) as u64)))
