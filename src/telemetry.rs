@@ -60,7 +60,11 @@ pub fn metrics() -> PrometheusHandle {
 }
 
 /// Every counter, with what it counts (`# HELP` of `/metrics`).
-const COUNTERS: [(&str, &str); 14] = [
+const COUNTERS: [(&str, &str); 15] = [
+    (
+        "dispatcher_segments_sent_total",
+        "SMS segments of the messages the provider accepted: what it bills.",
+    ),
     (
         "dispatcher_provider_breaker_transitions_total",
         "Moves of a provider's circuit breaker, by provider and the state it moved to.",

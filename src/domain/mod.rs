@@ -11,6 +11,7 @@ mod message;
 mod outcome;
 mod phone_number;
 mod receipt;
+mod segments;
 mod text;
 
 pub use answer::{Attempt, AttemptResult, ProviderAnswer};
@@ -21,4 +22,5 @@ pub use message::{Claim, MessageStatus};
 pub use outcome::{backoff, Outcome, OutcomeKind, RetryPolicy};
 pub use phone_number::PhoneNumber;
 pub use receipt::{DeliveryStatus, Receipt, ReceiptStatus};
+pub use segments::{Encoding, Segments};
 pub use text::printable;

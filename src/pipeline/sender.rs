@@ -18,7 +18,7 @@ use super::cache::{CacheActor, StoreDelivery};
 use super::failover::Delivery;
 use super::lease::Held;
 use super::status::{RecordOutcome, StatusActor};
-use crate::domain::{Claim, Outcome, OutcomeKind, RetryPolicy};
+use crate::domain::{Claim, Outcome, OutcomeKind, RetryPolicy, Segments};
 use crate::provider::{ProviderClient, Providers};
 
 /// Send this claimed message to the provider and record the outcome.
@@ -149,6 +149,10 @@ pub async fn deliver(
     };
     let outcome = delivery.deliver(message).await;
     report(&outcome);
+    if matches!(outcome.kind, OutcomeKind::Sent { .. }) {
+        let segments = Segments::of(&message.content).count;
+        metrics::counter!("dispatcher_segments_sent_total").increment(segments.into());
+    }
     outcome
 }
 

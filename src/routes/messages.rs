@@ -48,7 +48,8 @@ pub struct NewMessage {
             "id": 42, "phone_number": "+905551234567", "content": "Your code is 4721", "status": "pending",
             "attempts": 0, "provider_message_id": null, "sent_at": null, "last_error": null,
             "created_at": "2026-11-29T12:00:00Z",
-            "delivery_status": null, "delivered_at": null, "delivery_error": null, "callback_url": null, "provider": null
+            "delivery_status": null, "delivered_at": null, "delivery_error": null, "callback_url": null, "provider": null,
+            "encoding": "gsm7", "segments": 1
         })),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
@@ -92,7 +93,7 @@ pub async fn create(
             "attempts": 1, "provider_message_id": "67f2f8a8-ea58-4ed0-a6f9-ff217df4d849",
             "sent_at": "2026-11-29T12:00:01Z", "last_error": null, "created_at": "2026-11-29T12:00:00Z",
             "delivery_status": "delivered", "delivered_at": "2026-11-29T12:00:04Z", "delivery_error": null,
-            "callback_url": null, "provider": "default",
+            "callback_url": null, "provider": "default", "encoding": "gsm7", "segments": 1,
             "delivery_source": "cache",
             "webhook_events": [{"id": 7, "message_id": 42, "type": "message.sent",
                 "url": "https://hooks.example.com/sms-status", "status": "delivered", "attempts": 1,
@@ -155,7 +156,8 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpR
             "id": 43, "phone_number": "+905551234567", "content": "Your code is 9123", "status": "pending",
             "attempts": 0, "provider_message_id": null, "sent_at": null,
             "last_error": "provider answered 400 Bad Request", "created_at": "2026-11-29T12:00:00Z",
-            "delivery_status": null, "delivered_at": null, "delivery_error": null, "callback_url": null, "provider": null
+            "delivery_status": null, "delivered_at": null, "delivery_error": null, "callback_url": null, "provider": null,
+            "encoding": "gsm7", "segments": 1
         })),
         (status = 400, description = "The id is not a number", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
@@ -208,7 +210,8 @@ pub struct ListQuery {
                 "id": 43, "phone_number": "+905551234567", "content": "Your code is 9123", "status": "failed",
                 "attempts": 1, "provider_message_id": null, "sent_at": null,
                 "last_error": "provider answered 400 Bad Request", "created_at": "2026-11-29T12:00:00Z",
-                "delivery_status": null, "delivered_at": null, "delivery_error": null, "callback_url": null, "provider": null
+                "delivery_status": null, "delivered_at": null, "delivery_error": null, "callback_url": null, "provider": null,
+                "encoding": "gsm7", "segments": 1
             }],
             "next_cursor": null
         })),

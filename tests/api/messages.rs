@@ -260,3 +260,36 @@ async fn a_failed_message_can_be_retried_and_is_then_sent() {
     };
     assert_eq!((total("sent"), total("failed")), (1, 1));
 }
+
+#[actix_web::test]
+async fn every_message_answer_gives_its_encoding_and_segments() {
+    let app = spawn_app().await;
+    for (content, encoding, segments) in [
+        ("Your code is 4721".to_owned(), "gsm7", 1),
+        ("€".repeat(81), "gsm7", 2),
+        ("Şifreniz 4721 😀".to_owned(), "ucs2", 1),
+        ("😀".repeat(36), "ucs2", 2),
+    ] {
+        let body = json!({ "phone_number": "+905551234567", "content": content });
+        let (status, stored) = app.post("/api/messages", &body).await;
+        assert_eq!(status, 201, "{stored}");
+        assert_eq!(
+            (stored["encoding"].as_str(), stored["segments"].as_u64()),
+            (Some(encoding), Some(segments)),
+            "{content}"
+        );
+        let (_, read) = app.message(stored["id"].as_i64().unwrap()).await;
+        assert_eq!(
+            (read["encoding"].as_str(), read["segments"].as_u64()),
+            (Some(encoding), Some(segments))
+        );
+    }
+    let (_, page) = app.get("/api/messages?status=pending").await;
+    let segments: Vec<u64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["segments"].as_u64().unwrap())
+        .collect();
+    assert_eq!(segments, [2, 1, 2, 1], "newest first");
+}

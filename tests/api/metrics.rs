@@ -58,6 +58,10 @@ async fn metrics_count_sends_calls_ticks_and_the_queue() {
         sample(&after, "dispatcher_messages_sent_total")
             >= sample(&before, "dispatcher_messages_sent_total") + 2.0
     );
+    assert!(
+        sample(&after, "dispatcher_segments_sent_total")
+            >= sample(&before, "dispatcher_segments_sent_total") + 2.0
+    );
     assert!(sample(&after, "dispatcher_provider_call_duration_seconds_count") >= 2.0);
     assert!(sample(&after, "dispatcher_claim_batch_size_count") >= 1.0);
     assert!(sample(&after, "dispatcher_ticks_total") >= 1.0);

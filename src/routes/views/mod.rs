@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::{DeliveryStatus, MessageStatus};
+use crate::domain::{DeliveryStatus, Encoding, MessageStatus, Segments};
 use crate::repository::{MessageRow, SentRow};
 
 mod attempts;
@@ -42,11 +42,19 @@ pub struct StoredMessage {
     /// it waits for a retry, the provider an earlier call may have reached,
     /// the only one it may go to. Null before any such call.
     pub provider: Option<String>,
+    /// `gsm7` or `ucs2`: how `content` travels.
+    pub encoding: Encoding,
+    /// The SMS segments the provider bills for `content`.
+    #[schema(example = 1)]
+    pub segments: u32,
 }
 
 impl From<MessageRow> for StoredMessage {
     fn from(row: MessageRow) -> Self {
+        let Segments { encoding, count } = Segments::of(&row.content);
         StoredMessage {
+            encoding,
+            segments: count,
             id: row.id,
             phone_number: row.phone_number,
             content: row.content,
@@ -95,11 +103,19 @@ pub struct SentMessage {
     /// The provider's `messageId`.
     pub message_id: String,
     pub sent_at: DateTime<Utc>,
+    /// `gsm7` or `ucs2`.
+    pub encoding: Encoding,
+    /// The SMS segments billed.
+    #[schema(example = 1)]
+    pub segments: u32,
 }
 
 impl From<SentRow> for SentMessage {
     fn from(row: SentRow) -> Self {
+        let Segments { encoding, count } = Segments::of(&row.content);
         SentMessage {
+            encoding,
+            segments: count,
             id: row.id,
             phone_number: row.phone_number,
             content: row.content,
