@@ -60,7 +60,11 @@ pub fn metrics() -> PrometheusHandle {
 }
 
 /// Every counter, with what it counts (`# HELP` of `/metrics`).
-const COUNTERS: [(&str, &str); 15] = [
+const COUNTERS: [(&str, &str); 16] = [
+    (
+        "dispatcher_messages_expired_total",
+        "Messages failed because their expires_at passed before they could be sent.",
+    ),
     (
         "dispatcher_segments_sent_total",
         "SMS segments of the messages the provider accepted: what it bills.",

@@ -132,6 +132,9 @@ pub struct DispatchSettings {
     pub lease_ms: u64,
     #[envconfig(from = "DISPATCH_SCOPE", default = "cluster")]
     pub scope: DispatchScope,
+    /// The longest a message waits behind higher priorities.
+    #[envconfig(from = "PRIORITY_MAX_WAIT_MS", default = "600000")]
+    pub priority_max_wait_ms: u64,
     /// Unset: host name and process id.
     #[envconfig(from = "INSTANCE_ID")]
     pub instance_id: Option<String>,
@@ -182,6 +185,11 @@ impl DispatchSettings {
     /// [`MIN_LEASE`] when that is shorter.
     pub fn lease(&self) -> Duration {
         Duration::from_millis(self.lease_ms).max(MIN_LEASE)
+    }
+
+    /// `PRIORITY_MAX_WAIT_MS`.
+    pub fn priority_max_wait(&self) -> Duration {
+        Duration::from_millis(self.priority_max_wait_ms)
     }
 
     /// The name of this instance in logs, claims and status.

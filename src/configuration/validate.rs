@@ -94,7 +94,7 @@ impl Settings {
 impl Variables {
     fn check_ranges(&self) -> Result<(), ConfigError> {
         let dispatch = &self.dispatch;
-        let ranges: [(&str, u64, u64, u64); 9] = [
+        let ranges: [(&str, u64, u64, u64); 10] = [
             (
                 "PROVIDER_TIMEOUT_MS",
                 self.provider.timeout_ms,
@@ -123,6 +123,12 @@ impl Variables {
             ("MAX_ATTEMPTS", dispatch.max_attempts.into(), 1, 1000),
             ("RETRY_BASE_MS", dispatch.retry_base_ms, 1, 86_400_000),
             ("LEASE_MS", dispatch.lease_ms, 1, 86_400_000),
+            (
+                "PRIORITY_MAX_WAIT_MS",
+                dispatch.priority_max_wait_ms,
+                1,
+                604_800_000,
+            ),
             ("CACHE_TTL_SECS", self.redis.ttl_secs, 1, 31_536_000),
         ];
         match ranges

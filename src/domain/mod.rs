@@ -11,6 +11,7 @@ mod message;
 mod outcome;
 mod phone_number;
 mod receipt;
+mod schedule;
 mod segments;
 mod text;
 
@@ -22,5 +23,6 @@ pub use message::{Claim, MessageStatus};
 pub use outcome::{backoff, Outcome, OutcomeKind, RetryPolicy};
 pub use phone_number::PhoneNumber;
 pub use receipt::{DeliveryStatus, Receipt, ReceiptStatus};
+pub use schedule::{Expiry, Schedule};
 pub use segments::{Encoding, Segments};
 pub use text::printable;

@@ -24,6 +24,7 @@ mod cache;
 mod control;
 mod failover;
 mod fetcher;
+mod keeper;
 mod lease;
 mod outbox;
 mod pace;
@@ -51,6 +52,7 @@ pub use control::{
 #[cfg(feature = "fault-injection")]
 pub use fetcher::PanicOnNextClaim;
 pub use fetcher::{Barrier, FetcherActor, Tick};
+pub use keeper::QueueKeeper;
 pub use lease::{Held, LeaseKeeper, Leases};
 pub use outbox::{Nudge, Outbox, WebhookPolicy};
 pub use pace::{FleetPace, InstancePace, Pace, SchedulerState};

@@ -11,8 +11,9 @@ use tokio::sync::Semaphore;
 
 use super::{
     follow_cluster_state, CacheActor, Deliver, FetcherActor, FleetPace, Heartbeat, InstancePace,
-    LeaseKeeper, Leases, Outbox, Pace, Pipeline, ProviderBoard, ReceiptActor, RenderMessage,
-    SchedulerActor, SenderActor, SenderLinks, StatusActor, WebhookActor, WebhookPolicy,
+    LeaseKeeper, Leases, Outbox, Pace, Pipeline, ProviderBoard, QueueKeeper, ReceiptActor,
+    RenderMessage, SchedulerActor, SenderActor, SenderLinks, StatusActor, WebhookActor,
+    WebhookPolicy,
 };
 use crate::configuration::{DispatchScope, Settings};
 use crate::provider::Provider;
@@ -34,7 +35,7 @@ impl Pipeline {
         let lease = dispatch.lease();
         log_lease(settings);
         let outbox = start_webhooks(settings, &pool, render);
-        let (status, receipts) = start_writers(&pool, lease, outbox);
+        let (status, receipts) = start_writers(&pool, lease, outbox.clone());
         let cache = redis.map(|redis| {
             let ttl = Duration::from_secs(settings.redis.ttl_secs);
             Supervisor::start(move |_| CacheActor::new(redis, ttl))
@@ -51,6 +52,11 @@ impl Pipeline {
             cache: cache.clone(),
         };
         let (senders, arbiters) = start_senders(settings, &links);
+        Supervisor::start({
+            let (pool, max_wait, outbox) =
+                (pool.clone(), dispatch.priority_max_wait(), outbox.clone());
+            move |_| QueueKeeper::new(pool.clone(), max_wait, outbox.clone())
+        });
         let leases = Leases::default();
         Supervisor::start({
             let (pool, leases) = (pool.clone(), leases.clone());

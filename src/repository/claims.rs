@@ -31,8 +31,11 @@ pub enum Turn {
     Fleet { interval: Duration },
 }
 
-/// Claims up to `limit` due rows, lowest id first: pending rows whose backoff
-/// is over, and sending rows whose lease expired (their instance died). One
+/// Claims up to `limit` due rows, highest priority first (a promoted row
+/// counts as the top one), lowest id first within a priority: pending rows
+/// whose backoff is over and whose `send_at` has come, and sending rows
+/// whose lease expired (their instance died); never an expired one (the
+/// expiry sweep fails those, [`super::expire_messages`]). One
 /// statement marks them `sending` under a lease, counts the attempt and bumps
 /// the claim token, so no other claim can take them until the lease ends.
 ///
@@ -65,7 +68,9 @@ pub async fn claim_due(
             SELECT id FROM messages
             WHERE ($4::bigint IS NULL OR EXISTS (SELECT 1 FROM turn))
               AND status IN ('pending', 'sending') AND due_at <= now()
-            ORDER BY id
+              AND (send_at IS NULL OR send_at <= now())
+              AND (expires_at IS NULL OR expires_at > now())
+            ORDER BY CASE WHEN promoted THEN 9 ELSE priority END DESC, id
             LIMIT $1
             FOR UPDATE SKIP LOCKED
         )

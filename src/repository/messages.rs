@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::bounded;
-use crate::domain::{CallbackUrl, Content, DeliveryStatus, MessageStatus, PhoneNumber};
+use super::{bounded, millis};
+use crate::domain::{CallbackUrl, Content, DeliveryStatus, MessageStatus, PhoneNumber, Schedule};
 
 /// Later than any `sent_at`: the start of the sent list.
 const LATEST: DateTime<Utc> = match DateTime::from_timestamp(253_402_300_799, 0) {
@@ -26,7 +26,8 @@ pub struct SentRow {
 macro_rules! message_columns {
     () => {
         " id, phone_number, content, status, attempts, provider_message_id, sent_at, last_error, \
-          created_at, delivery_status, delivered_at, delivery_error, callback_url, provider "
+          created_at, delivery_status, delivered_at, delivery_error, callback_url, provider, \
+          priority, send_at, expires_at "
     };
 }
 
@@ -52,6 +53,9 @@ pub struct MessageRow {
     pub callback_url: Option<String>,
     /// The provider it is bound to.
     pub provider: Option<String>,
+    pub priority: i16,
+    pub send_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// When the oldest unfinished message was created.
@@ -154,10 +158,13 @@ pub async fn insert_message(
     phone_number: &PhoneNumber,
     content: &Content,
     callback_url: Option<&CallbackUrl>,
+    schedule: &Schedule,
 ) -> Result<MessageRow, sqlx::Error> {
     let query = sqlx::query_as::<_, MessageRow>(concat!(
         r#"
-        INSERT INTO messages (phone_number, content, callback_url) VALUES ($1, $2, $3)
+        INSERT INTO messages (phone_number, content, callback_url, priority, send_at, expires_at, due_at)
+        VALUES ($1, $2, $3, $4, $5, coalesce($6, now() + $7 * interval '1 millisecond'),
+                greatest(now(), coalesce($5, now())))
         RETURNING "#,
         message_columns!(),
         r#"
@@ -166,6 +173,10 @@ pub async fn insert_message(
     .bind(phone_number.as_ref())
     .bind(content.as_ref())
     .bind(callback_url.map(AsRef::<str>::as_ref))
+    .bind(schedule.priority)
+    .bind(schedule.send_at)
+    .bind(schedule.expires_at())
+    .bind(schedule.ttl().map(millis))
     .fetch_one(pool);
     bounded(query).await
 }

@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::views::{MessagePage, MessageView, StoredMessage};
 use super::{cursor, views, AppState};
-use crate::domain::{CallbackUrl, Content, MessageStatus, PhoneNumber};
+use crate::domain::{CallbackUrl, Content, MessageStatus, PhoneNumber, Schedule};
 use crate::error::{ApiError, ErrorBody};
 use crate::redis::{self, CachedDelivery};
 use crate::repository::{self, MessageFilter};
@@ -36,6 +36,22 @@ pub struct NewMessage {
     )]
     #[serde(default)]
     callback_url: Option<String>,
+    /// 0 to 9, higher sent first (default 0); a message waits at most
+    /// `PRIORITY_MAX_WAIT_MS` behind higher ones.
+    #[schema(example = 9, minimum = 0, maximum = 9)]
+    #[serde(default)]
+    priority: Option<i64>,
+    /// Not sent before this time.
+    #[serde(default)]
+    send_at: Option<DateTime<Utc>>,
+    /// Not sent after this time: it then ends `failed`, `expired ...`,
+    /// without a provider call. Or `ttl_seconds`, not both.
+    #[serde(default)]
+    expires_at: Option<DateTime<Utc>>,
+    /// Expires this long after it is stored (1 to 2592000).
+    #[schema(example = 300, minimum = 1, maximum = 2592000)]
+    #[serde(default)]
+    ttl_seconds: Option<i64>,
 }
 
 /// Stores a pending message; the next tick picks it up.
@@ -49,7 +65,7 @@ pub struct NewMessage {
             "attempts": 0, "provider_message_id": null, "sent_at": null, "last_error": null,
             "created_at": "2026-11-29T12:00:00Z",
             "delivery_status": null, "delivered_at": null, "delivery_error": null, "callback_url": null, "provider": null,
-            "encoding": "gsm7", "segments": 1
+            "encoding": "gsm7", "segments": 1, "priority": 0, "send_at": null, "expires_at": null
         })),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
@@ -75,9 +91,21 @@ pub async fn create(
         .map(|url| CallbackUrl::parse(url, &state.allowed_hosts))
         .transpose()
         .map_err(ApiError::Invalid)?;
-    let stored =
-        repository::insert_message(&state.pool, &phone_number, &content, callback_url.as_ref())
-            .await?;
+    let schedule = Schedule::parse(
+        body.priority,
+        body.send_at,
+        body.expires_at,
+        body.ttl_seconds,
+    )
+    .map_err(ApiError::Invalid)?;
+    let stored = repository::insert_message(
+        &state.pool,
+        &phone_number,
+        &content,
+        callback_url.as_ref(),
+        &schedule,
+    )
+    .await?;
     tracing::info!(message_id = stored.id, "message enqueued");
     Ok(HttpResponse::Created().json(StoredMessage::from(stored)))
 }
@@ -94,6 +122,7 @@ pub async fn create(
             "sent_at": "2026-11-29T12:00:01Z", "last_error": null, "created_at": "2026-11-29T12:00:00Z",
             "delivery_status": "delivered", "delivered_at": "2026-11-29T12:00:04Z", "delivery_error": null,
             "callback_url": null, "provider": "default", "encoding": "gsm7", "segments": 1,
+            "priority": 0, "send_at": null, "expires_at": null,
             "delivery_source": "cache",
             "webhook_events": [{"id": 7, "message_id": 42, "type": "message.sent",
                 "url": "https://hooks.example.com/sms-status", "status": "delivered", "attempts": 1,
@@ -157,7 +186,7 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpR
             "attempts": 0, "provider_message_id": null, "sent_at": null,
             "last_error": "provider answered 400 Bad Request", "created_at": "2026-11-29T12:00:00Z",
             "delivery_status": null, "delivered_at": null, "delivery_error": null, "callback_url": null, "provider": null,
-            "encoding": "gsm7", "segments": 1
+            "encoding": "gsm7", "segments": 1, "priority": 0, "send_at": null, "expires_at": null
         })),
         (status = 400, description = "The id is not a number", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
@@ -211,7 +240,7 @@ pub struct ListQuery {
                 "attempts": 1, "provider_message_id": null, "sent_at": null,
                 "last_error": "provider answered 400 Bad Request", "created_at": "2026-11-29T12:00:00Z",
                 "delivery_status": null, "delivered_at": null, "delivery_error": null, "callback_url": null, "provider": null,
-                "encoding": "gsm7", "segments": 1
+                "encoding": "gsm7", "segments": 1, "priority": 0, "send_at": null, "expires_at": null
             }],
             "next_cursor": null
         })),

@@ -19,6 +19,7 @@ mod openapi;
 mod outages;
 mod panics;
 mod plans;
+mod priority;
 mod process;
 mod provider_faults;
 mod providers;

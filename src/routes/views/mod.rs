@@ -47,6 +47,12 @@ pub struct StoredMessage {
     /// The SMS segments the provider bills for `content`.
     #[schema(example = 1)]
     pub segments: u32,
+    /// 0 to 9, higher sent first.
+    pub priority: i16,
+    /// Not sent before this time; null: as soon as due.
+    pub send_at: Option<DateTime<Utc>>,
+    /// Not sent after this time; null: never expires.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl From<MessageRow> for StoredMessage {
@@ -69,6 +75,9 @@ impl From<MessageRow> for StoredMessage {
             delivery_error: row.delivery_error,
             callback_url: row.callback_url,
             provider: row.provider,
+            priority: row.priority,
+            send_at: row.send_at,
+            expires_at: row.expires_at,
         }
     }
 }

@@ -1,0 +1,83 @@
+//! The queue's order and deadlines: messages that waited too long are
+//! promoted to the top priority; expired ones are failed, never sent.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use super::{bounded, millis};
+
+/// The most rows one promotion or one sweep changes.
+const BATCH: i64 = 1000;
+
+/// Promotes the oldest unfinished messages below the top priority that were
+/// created `max_wait` ago or more, while some waiting row outranks the
+/// lowest priority (with every row at priority 0 nothing is promoted, and
+/// the order stays the id order of Part 1); returns how many.
+///
+/// Only the `BATCH` oldest candidates are looked at, by id: the scan is
+/// bounded however many rows wait, and the oldest are the ones to promote.
+pub async fn promote_waiting(pool: &PgPool, max_wait: Duration) -> Result<u64, sqlx::Error> {
+    let query = sqlx::query(
+        r#"
+        UPDATE messages SET promoted = true
+        WHERE id IN (
+            SELECT id FROM (
+                SELECT id, created_at FROM messages
+                WHERE status IN ('pending', 'sending') AND NOT promoted AND priority < 9
+                ORDER BY id
+                LIMIT $2
+            ) oldest
+            WHERE created_at <= now() - $1 * interval '1 millisecond'
+        )
+        AND (
+            SELECT CASE WHEN promoted THEN 9 ELSE priority END FROM messages
+            WHERE status IN ('pending', 'sending')
+            ORDER BY CASE WHEN promoted THEN 9 ELSE priority END DESC, id
+            LIMIT 1
+        ) > 0
+        "#,
+    )
+    .bind(millis(max_wait))
+    .bind(BATCH)
+    .execute(pool);
+    Ok(bounded(query).await?.rows_affected())
+}
+
+/// Fails unfinished messages whose `expires_at` has passed (pending ones,
+/// in a backoff or not, and sending ones whose lease ended with their
+/// instance), with `last_error` `expired at ...`, and writes their
+/// `message.failed` events (to `callback_url`, else `webhook_url`);
+/// returns how many.
+pub async fn expire_messages(pool: &PgPool, webhook_url: Option<&str>) -> Result<u64, sqlx::Error> {
+    let query = sqlx::query_scalar::<_, i64>(
+        r#"
+        WITH expired AS (
+            UPDATE messages m
+            SET status = 'failed',
+                last_error = 'expired at '
+                    || to_char(m.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+                    || ', before it could be sent'
+            WHERE m.id IN (
+                SELECT id FROM messages
+                WHERE status IN ('pending', 'sending') AND expires_at IS NOT NULL
+                  AND expires_at <= now() AND (status = 'pending' OR due_at <= now())
+                ORDER BY expires_at
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+            )
+            RETURNING m.id, m.callback_url
+        ), events AS (
+            INSERT INTO webhook_events (message_id, type, url)
+            SELECT id, 'message.failed', coalesce(callback_url, $1) FROM expired
+            WHERE coalesce(callback_url, $1) IS NOT NULL
+            ORDER BY id
+        )
+        SELECT count(*) FROM expired
+        "#,
+    )
+    .bind(webhook_url)
+    .bind(BATCH)
+    .fetch_one(pool);
+    Ok(bounded(query).await? as u64)
+}
