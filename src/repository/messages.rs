@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::{bounded, millis};
-use crate::domain::{CallbackUrl, Content, DeliveryStatus, MessageStatus, PhoneNumber, Schedule};
+use super::bounded;
+use crate::domain::{DeliveryStatus, MessageStatus};
 
 /// Later than any `sent_at`: the start of the sent list.
 const LATEST: DateTime<Utc> = match DateTime::from_timestamp(253_402_300_799, 0) {
@@ -30,6 +30,9 @@ macro_rules! message_columns {
           priority, send_at, expires_at "
     };
 }
+
+/// The columns of a [`MessageRow`], for statements built at run time.
+pub(super) const MESSAGE_COLUMNS: &str = message_columns!();
 
 /// One message with its delivery state.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -148,36 +151,6 @@ pub async fn list_messages(
     .bind(filter.created_before)
     .bind(i64::from(limit))
     .fetch_all(pool);
-    bounded(query).await
-}
-
-/// Stores a new pending message.
-#[tracing::instrument(skip_all)]
-pub async fn insert_message(
-    pool: &PgPool,
-    phone_number: &PhoneNumber,
-    content: &Content,
-    callback_url: Option<&CallbackUrl>,
-    schedule: &Schedule,
-) -> Result<MessageRow, sqlx::Error> {
-    let query = sqlx::query_as::<_, MessageRow>(concat!(
-        r#"
-        INSERT INTO messages (phone_number, content, callback_url, priority, send_at, expires_at, due_at)
-        VALUES ($1, $2, $3, $4, $5, coalesce($6, now() + $7 * interval '1 millisecond'),
-                greatest(now(), coalesce($5, now())))
-        RETURNING "#,
-        message_columns!(),
-        r#"
-        "#
-    ))
-    .bind(phone_number.as_ref())
-    .bind(content.as_ref())
-    .bind(callback_url.map(AsRef::<str>::as_ref))
-    .bind(schedule.priority)
-    .bind(schedule.send_at)
-    .bind(schedule.expires_at())
-    .bind(schedule.ttl().map(millis))
-    .fetch_one(pool);
     bounded(query).await
 }
 

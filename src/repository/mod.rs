@@ -8,6 +8,7 @@ use sqlx::PgPool;
 
 mod attempts;
 mod claims;
+mod enqueue;
 mod fleet;
 mod lanes;
 mod messages;
@@ -19,6 +20,7 @@ mod webhooks;
 
 pub use attempts::*;
 pub use claims::*;
+pub use enqueue::*;
 pub use fleet::*;
 pub use lanes::*;
 pub use messages::*;

@@ -1,114 +1,16 @@
-//! Enqueue a message, read one, list them, retry a failed one.
+//! Read one message, list them, retry a failed one.
 
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use super::views::{MessagePage, MessageView, StoredMessage};
 use super::{cursor, views, AppState};
-use crate::domain::{CallbackUrl, Content, MessageStatus, PhoneNumber, Schedule};
+use crate::domain::MessageStatus;
 use crate::error::{ApiError, ErrorBody};
 use crate::redis::{self, CachedDelivery};
 use crate::repository::{self, MessageFilter};
-
-/// A message to enqueue.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewMessage {
-    /// E.164: `+`, then 7 to 15 digits, the first not 0.
-    #[schema(example = "+905551234567", pattern = r"^\+[1-9][0-9]{6,14}$")]
-    phone_number: String,
-    /// 1 to 160 characters (not bytes), without NUL.
-    #[schema(
-        example = "Your code is 4721",
-        min_length = 1,
-        max_length = 160,
-        pattern = r"^[^\u0000]*$"
-    )]
-    content: String,
-    /// Where this message's status events go, instead of `WEBHOOK_URL`:
-    /// `http` or `https`, and with `WEBHOOK_ALLOWED_HOSTS` set, one of them.
-    #[schema(
-        example = "https://hooks.example.com/sms-status",
-        max_length = 2048,
-        pattern = r"^https?://(([A-Za-z0-9-]+\.)*[A-Za-z0-9-]+)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?(\?[A-Za-z0-9._~%!$&'()*+,;=:@/?-]*)?$"
-    )]
-    #[serde(default)]
-    callback_url: Option<String>,
-    /// 0 to 9, higher sent first (default 0); a message waits at most
-    /// `PRIORITY_MAX_WAIT_MS` behind higher ones.
-    #[schema(example = 9, minimum = 0, maximum = 9)]
-    #[serde(default)]
-    priority: Option<i64>,
-    /// Not sent before this time.
-    #[serde(default)]
-    send_at: Option<DateTime<Utc>>,
-    /// Not sent after this time: it then ends `failed`, `expired ...`,
-    /// without a provider call. Or `ttl_seconds`, not both.
-    #[serde(default)]
-    expires_at: Option<DateTime<Utc>>,
-    /// Expires this long after it is stored (1 to 2592000).
-    #[schema(example = 300, minimum = 1, maximum = 2592000)]
-    #[serde(default)]
-    ttl_seconds: Option<i64>,
-}
-
-/// Stores a pending message; the next tick picks it up.
-#[utoipa::path(
-    tag = "messages",
-    security(("api_key" = [])),
-    request_body = NewMessage,
-    responses(
-        (status = 201, description = "Stored, pending", body = StoredMessage, example = json!({
-            "id": 42, "phone_number": "+905551234567", "content": "Your code is 4721", "status": "pending",
-            "attempts": 0, "provider_message_id": null, "sent_at": null, "last_error": null,
-            "created_at": "2026-11-29T12:00:00Z",
-            "delivery_status": null, "delivered_at": null, "delivery_error": null, "callback_url": null, "provider": null,
-            "encoding": "gsm7", "segments": 1, "priority": 0, "send_at": null, "expires_at": null
-        })),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid phone number or content", body = ErrorBody, example = json!({
-            "error": "validation_failed",
-            "message": "phone_number must start with + and the country code, as in +905551234567"
-        })),
-        (status = 503, description = "PostgreSQL unavailable", body = ErrorBody),
-    )
-)]
-#[post("/messages")]
-pub async fn create(
-    state: web::Data<AppState>,
-    body: web::Json<NewMessage>,
-) -> Result<HttpResponse, ApiError> {
-    let phone_number = PhoneNumber::parse(&body.phone_number).map_err(ApiError::Invalid)?;
-    let content = Content::parse(&body.content).map_err(ApiError::Invalid)?;
-    let callback_url = body
-        .callback_url
-        .as_deref()
-        .map(|url| CallbackUrl::parse(url, &state.allowed_hosts))
-        .transpose()
-        .map_err(ApiError::Invalid)?;
-    let schedule = Schedule::parse(
-        body.priority,
-        body.send_at,
-        body.expires_at,
-        body.ttl_seconds,
-    )
-    .map_err(ApiError::Invalid)?;
-    let stored = repository::insert_message(
-        &state.pool,
-        &phone_number,
-        &content,
-        callback_url.as_ref(),
-        &schedule,
-    )
-    .await?;
-    tracing::info!(message_id = stored.id, "message enqueued");
-    Ok(HttpResponse::Created().json(StoredMessage::from(stored)))
-}
 
 /// One message with its status; delivery data from Redis when cached.
 #[utoipa::path(

@@ -6,8 +6,10 @@
 
 mod api_doc;
 mod auth;
+mod batch;
 mod console;
 mod cursor;
+mod enqueue;
 mod fallback;
 mod health;
 mod messages;
@@ -42,10 +44,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(messaging::stop)
                 .service(messaging::status)
                 .service(messaging::activity)
-                // Before `/messages/{id}`, which would otherwise match "sent".
+                // Before `/messages/{id}`, which would otherwise match
+                // "sent" and "batch".
                 .service(sent::sent)
+                .service(batch::batch)
                 .service(messages::list)
-                .service(messages::create)
+                .service(enqueue::create)
                 .service(messages::get)
                 .service(messages::retry)
                 .service(webhooks::events)

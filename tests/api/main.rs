@@ -7,6 +7,7 @@ mod cluster;
 mod config_docs;
 mod crash;
 mod dispatch;
+mod enqueue;
 mod fencing;
 mod health;
 mod helpers;
