@@ -63,9 +63,9 @@ async fn bad_input_is_refused_with_a_clear_error_and_stores_nothing() {
             "expected a string",
         ),
         (
-            json!({ "phone_number": "+905551234567", "content": "hi", "priority": 1 }),
+            json!({ "phone_number": "+905551234567", "content": "hi", "urgency": 1 }),
             422,
-            "priority",
+            "urgency",
         ),
     ];
     for (body, expected, mentions) in cases {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::helpers::{spawn_app, Api, TestApp};
 
 /// Every route of the service, as its README and the SPEC list them.
-const SERVED: [(&str, &str); 18] = [
+const SERVED: [(&str, &str); 19] = [
     ("get", "/"),
     ("get", "/console.css"),
     ("get", "/console.js"),
@@ -18,6 +18,7 @@ const SERVED: [(&str, &str); 18] = [
     ("get", "/api/messaging/status"),
     ("get", "/api/messages"),
     ("post", "/api/messages"),
+    ("post", "/api/messages/batch"),
     ("get", "/api/messages/sent"),
     ("get", "/api/messages/{id}"),
     ("get", "/healthz"),
@@ -57,6 +58,11 @@ async fn call(app: &TestApp, method: &str, path: &str, id: i64) -> (u16, Value) 
                 &json!({ "phone_number": "+905551234567", "content": "Your code is 4721" }),
             )
             .await
+        }
+        "post" if path == "/api/messages/batch" => {
+            let message =
+                json!({ "phone_number": "+905551234567", "content": "Your code is 4721" });
+            app.post(&path, &json!({ "messages": [message] })).await
         }
         "post" if path == "/provider/receipts" => {
             let receipt = json!({ "messageId": "unknown", "status": "delivered", "at": "2026-12-03T10:00:00Z" });
