@@ -179,14 +179,18 @@ fn serve(listener: TcpListener, state: AppState) -> Result<Server, StartupError>
                     .error_handler(ApiError::from_json),
             )
             .app_data(web::QueryConfig::default().error_handler(ApiError::from_query))
-            .app_data(web::PathConfig::default().error_handler(ApiError::from_path))
             .configure(routes::configure)
             .split_for_parts();
         let fallback = Fallback::new(&openapi);
-        app.service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi))
-            .service(web::redirect("/docs", "/docs/"))
-            .default_service(web::to(move |request| fallback.clone().answer(request)))
-            .wrap(TracingLogger::default())
+        let paths = fallback.clone();
+        app.app_data(
+            web::PathConfig::default()
+                .error_handler(move |error, request| paths.path_error(error, request)),
+        )
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi))
+        .service(web::redirect("/docs", "/docs/"))
+        .default_service(web::to(move |request| fallback.clone().answer(request)))
+        .wrap(TracingLogger::default())
     })
     .listen(listener)
     .map_err(StartupError::Listen)?

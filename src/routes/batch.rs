@@ -19,6 +19,7 @@ const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 #[serde(deny_unknown_fields)]
 pub struct NewBatch {
     /// 1 to 10,000 messages, each as for `POST /api/messages`.
+    #[schema(min_items = 1, max_items = 10000)]
     messages: Vec<NewMessage>,
 }
 
@@ -76,10 +77,11 @@ pub async fn batch(
     let batch: NewBatch = serde_json::from_slice(&body)
         .map_err(|error| ApiError::BadRequest(format!("malformed batch: {error}")))?;
     if !(1..=MAX_ITEMS).contains(&batch.messages.len()) {
-        return Err(ApiError::Invalid(format!(
+        let message = format!(
             "a batch holds 1 to {MAX_ITEMS} messages, not {}",
             batch.messages.len()
-        )));
+        );
+        return Ok(refused(message, Vec::new()));
     }
     let (mut messages, mut bad) = (Vec::with_capacity(batch.messages.len()), Vec::new());
     for (index, message) in batch.messages.iter().enumerate() {
@@ -89,22 +91,24 @@ pub async fn batch(
         }
     }
     if !bad.is_empty() {
-        return Ok(refused(bad, batch.messages.len()));
+        let verb = if bad.len() == 1 { "is" } else { "are" };
+        let total = batch.messages.len();
+        let message = format!(
+            "{} of {total} messages {verb} invalid; none was stored",
+            bad.len()
+        );
+        return Ok(refused(message, bad));
     }
     let ids = repository::insert_messages(&state.pool, &messages).await?;
     tracing::info!(messages = ids.len(), "batch enqueued");
     Ok(HttpResponse::Created().json(StoredBatch { ids }))
 }
 
-/// The 422 of a batch with `bad` items out of `total`.
-fn refused(bad: Vec<BadItem>, total: usize) -> HttpResponse {
-    let verb = if bad.len() == 1 { "is" } else { "are" };
+/// The 422 of a batch: what is wrong, and each bad item.
+fn refused(message: String, items: Vec<BadItem>) -> HttpResponse {
     HttpResponse::UnprocessableEntity().json(BadBatch {
         error: "validation_failed",
-        message: format!(
-            "{} of {total} messages {verb} invalid; none was stored",
-            bad.len()
-        ),
-        items: bad,
+        message,
+        items,
     })
 }

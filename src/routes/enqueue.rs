@@ -5,7 +5,7 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::views::StoredMessage;
 use super::AppState;
@@ -82,6 +82,23 @@ impl NewMessage {
     }
 }
 
+/// The headers `POST /api/messages` reads.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct EnqueueHeaders {
+    /// 1 to 255 visible ASCII characters: a repeat of the same request with
+    /// the same key answers 200 with the message stored the first time;
+    /// another request with it is a 409.
+    #[param(
+        rename = "Idempotency-Key",
+        pattern = "^[!-~]{1,255}$",
+        min_length = 1,
+        max_length = 255
+    )]
+    idempotency_key: Option<String>,
+}
+
 /// The `Idempotency-Key` header, when given; a 400 when it is not 1 to 255
 /// visible ASCII characters.
 fn idempotency_key(request: &HttpRequest) -> Result<Option<&str>, ApiError> {
@@ -104,7 +121,7 @@ fn idempotency_key(request: &HttpRequest) -> Result<Option<&str>, ApiError> {
     tag = "messages",
     security(("api_key" = [])),
     request_body = NewMessage,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters: a repeat of the same request with the same key answers 200 with the message stored the first time; another request with it is a 409")),
+    params(EnqueueHeaders),
     responses(
         (status = 201, description = "Stored, pending", body = StoredMessage, example = json!({
             "id": 42, "phone_number": "+905551234567", "content": "Your code is 4721", "status": "pending",

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use actix_web::error::{InternalError, PathError};
 use actix_web::http::header::{HeaderValue, ALLOW};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
@@ -48,22 +49,48 @@ impl Fallback {
         })
     }
 
+    /// The methods of the documented path that is `path` itself, with no
+    /// placeholder in it.
+    fn literal(&self, path: &str) -> Option<&[String]> {
+        self.0
+            .iter()
+            .find(|(template, _)| template.join("/") == path)
+            .map(|(_, methods)| methods.as_slice())
+    }
+
     /// Answers a request no route took.
     pub async fn answer(self, request: HttpRequest) -> HttpResponse {
         let (method, path) = (request.method(), request.path());
         match self.allowed(path) {
-            Some(methods) => {
-                let error = ApiError::MethodNotAllowed(format!(
-                    "{path} takes {}, not {method}",
-                    methods.join(", ")
-                ));
-                let mut response = error.error_response();
-                if let Ok(allow) = HeaderValue::from_str(&methods.join(", ")) {
-                    response.headers_mut().insert(ALLOW, allow);
-                }
-                response
-            }
+            Some(methods) => not_allowed(&request, methods),
             None => ApiError::NotFound(format!("no route for {method} {path}")).error_response(),
         }
     }
+
+    /// Answers a path a route took but could not read: 405 when the path is
+    /// a documented one of other methods (`GET /api/messages/batch` reaches
+    /// `GET /api/messages/{id}`), else the 400 of a bad path.
+    pub fn path_error(&self, error: PathError, request: &HttpRequest) -> actix_web::Error {
+        match self.literal(request.path()) {
+            Some(methods) => {
+                InternalError::from_response(error, not_allowed(request, methods)).into()
+            }
+            None => ApiError::from_path(error, request),
+        }
+    }
+}
+
+/// 405, with `Allow`: `methods`.
+fn not_allowed(request: &HttpRequest, methods: &[String]) -> HttpResponse {
+    let error = ApiError::MethodNotAllowed(format!(
+        "{} takes {}, not {}",
+        request.path(),
+        methods.join(", "),
+        request.method()
+    ));
+    let mut response = error.error_response();
+    if let Ok(allow) = HeaderValue::from_str(&methods.join(", ")) {
+        response.headers_mut().insert(ALLOW, allow);
+    }
+    response
 }

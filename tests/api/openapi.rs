@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use actix_web::http::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, Api, TestApp};
@@ -111,27 +112,39 @@ async fn every_served_route_is_documented_and_every_documented_one_is_served() {
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
 }
 
-#[actix_web::test]
-async fn a_wrong_method_on_a_documented_path_is_405_with_allow() {
-    let app = spawn_app().await;
-
+/// The status, `Allow` header and error of `method path`.
+async fn answer_to(app: &TestApp, method: Method, path: &str) -> (u16, Option<String>, Value) {
     let mut response = app
         .api
-        .delete(format!("{}/api/messaging/status", app.address))
+        .request(method, format!("{}{path}", app.address))
         .send()
         .await
         .unwrap();
+    let allow = response
+        .headers()
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (response.status().as_u16(), allow, body["error"].clone())
+}
 
-    assert_eq!(response.status().as_u16(), 405);
+#[actix_web::test]
+async fn a_wrong_method_on_a_documented_path_is_405_with_allow() {
+    let app = spawn_app().await;
+    let not_allowed = |allow: &str| (405, Some(allow.to_owned()), json!("method_not_allowed"));
+
     assert_eq!(
-        response
-            .headers()
-            .get("allow")
-            .and_then(|v| v.to_str().ok()),
-        Some("GET")
+        answer_to(&app, Method::DELETE, "/api/messaging/status").await,
+        not_allowed("GET")
     );
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"], "method_not_allowed");
+    // A GET that the `{id}` route takes first, on a path of its own.
+    assert_eq!(
+        answer_to(&app, Method::GET, "/api/messages/batch").await,
+        not_allowed("POST")
+    );
+    let (status, body) = app.get("/api/messages/abc").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
 }
 
 /// The same keys at every level, and the same JSON types where neither is
