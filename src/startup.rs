@@ -130,6 +130,7 @@ fn app_state(
         providers: pipeline.providers().clone(),
         receipt_key: settings.http.receipt_key(),
         allowed_hosts: settings.webhook.allowed_hosts(),
+        webhook_url: settings.webhook.url().map(std::sync::Arc::from),
         batch_size: dispatch.batch_size,
         interval_ms: dispatch.interval_ms,
         scope: dispatch.scope,

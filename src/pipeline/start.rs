@@ -165,6 +165,7 @@ fn claim_policy(settings: &Settings) -> ClaimPolicy {
             },
             DispatchScope::Instance => Turn::EveryTick,
         },
+        webhook_url: settings.webhook.url().map(Arc::from),
     }
 }
 

@@ -19,6 +19,9 @@ pub struct ClaimPolicy {
     pub instance_id: Arc<str>,
     /// Whose turn a claim needs.
     pub turn: Turn,
+    /// `WEBHOOK_URL`: where the events of the messages a claim fails
+    /// (suppressed numbers) go when they have no `callback_url`.
+    pub webhook_url: Option<Arc<str>>,
 }
 
 /// Whether a claim may go ahead on its own, or needs the fleet's turn.
@@ -35,7 +38,8 @@ pub enum Turn {
 /// counts as the top one), lowest id first within a priority: pending rows
 /// whose backoff is over and whose `send_at` has come, and sending rows
 /// whose lease expired (their instance died); never an expired one (the
-/// expiry sweep fails those, [`super::expire_messages`]). One
+/// expiry sweep fails those, [`super::expire_messages`]). A claimed message
+/// to a suppressed number is failed by the same statement, never returned. One
 /// statement marks them `sending` under a lease, counts the attempt and bumps
 /// the claim token, so no other claim can take them until the lease ends.
 ///
@@ -65,7 +69,7 @@ pub async fn claim_due(
             WHERE $4::bigint IS NOT NULL AND running AND next_tick_at <= clock_timestamp()
             RETURNING 1
         ), due AS (
-            SELECT id FROM messages
+            SELECT id, phone_number FROM messages
             WHERE ($4::bigint IS NULL OR EXISTS (SELECT 1 FROM turn))
               AND status IN ('pending', 'sending') AND due_at <= now()
               AND (send_at IS NULL OR send_at <= now())
@@ -73,6 +77,19 @@ pub async fn claim_due(
             ORDER BY CASE WHEN promoted THEN 9 ELSE priority END DESC, id
             LIMIT $1
             FOR UPDATE SKIP LOCKED
+        ), suppressed AS (
+            UPDATE messages m
+            SET status = 'failed',
+                last_error = 'suppressed' || coalesce(': ' || nullif(s.reason, ''), ''),
+                claimed_by = $3
+            FROM due JOIN suppressions s USING (phone_number)
+            WHERE m.id = due.id
+            RETURNING m.id, m.callback_url
+        ), suppressed_events AS (
+            INSERT INTO webhook_events (message_id, type, url)
+            SELECT id, 'message.failed', coalesce(callback_url, $5) FROM suppressed
+            WHERE coalesce(callback_url, $5) IS NOT NULL
+            ORDER BY id
         )
         UPDATE messages m
         SET status = 'sending',
@@ -82,6 +99,7 @@ pub async fn claim_due(
             claimed_by = $3
         FROM due
         WHERE m.id = due.id
+          AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.phone_number = due.phone_number)
         RETURNING m.id, m.phone_number, m.content, m.attempts, m.claim_token, m.provider
         "#,
     )
@@ -89,6 +107,7 @@ pub async fn claim_due(
     .bind(millis(policy.lease))
     .bind(&*policy.instance_id)
     .bind(fleet_interval)
+    .bind(policy.webhook_url.as_deref())
     .fetch_all(pool);
     let mut claimed = bounded(claim).await?;
     // RETURNING has no order.

@@ -16,6 +16,7 @@ mod outcomes;
 mod providers;
 mod receipts;
 mod stats;
+mod suppressions;
 mod webhooks;
 
 pub use attempts::*;
@@ -28,6 +29,7 @@ pub use outcomes::*;
 pub use providers::*;
 pub use receipts::*;
 pub use stats::*;
+pub use suppressions::*;
 pub use webhooks::*;
 
 /// The longest the pipeline waits for one statement: its statements take

@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         (name = "messaging", description = "Automatic sending: start, stop, status"),
         (name = "messages", description = "Enqueue and read messages"),
         (name = "operations", description = "Health, readiness, metrics"),
+        (name = "suppressions", description = "Numbers that never receive another message"),
         (name = "webhooks", description = "Status events to the client: dead events and their retry"),
         (name = "provider", description = "What the provider reports back: delivery receipts"),
     )

@@ -17,6 +17,7 @@ mod messaging;
 mod receipts;
 mod sent;
 mod state;
+mod suppressions;
 mod views;
 mod webhooks;
 
@@ -52,6 +53,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(enqueue::create)
                 .service(messages::get)
                 .service(messages::retry)
+                .service(suppressions::add)
+                .service(suppressions::list)
+                .service(suppressions::remove)
                 .service(webhooks::events)
                 .service(webhooks::retry),
         );

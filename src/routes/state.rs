@@ -23,6 +23,8 @@ pub struct AppState {
     /// `WEBHOOK_ALLOWED_HOSTS`: the hosts a `callback_url` may name; empty
     /// allows any.
     pub allowed_hosts: Vec<String>,
+    /// `WEBHOOK_URL`, for the events of messages a handler fails.
+    pub webhook_url: Option<std::sync::Arc<str>>,
     pub batch_size: u32,
     pub interval_ms: u64,
     pub scope: DispatchScope,

@@ -427,6 +427,7 @@ pub async fn claim_due(
         lease,
         instance_id: instance_id.into(),
         turn: Turn::EveryTick,
+        webhook_url: None,
     };
     repository::claim_due(db, &policy, limit).await
 }

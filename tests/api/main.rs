@@ -32,4 +32,5 @@ mod schema;
 mod sent_list;
 mod shutdown;
 mod soak;
+mod suppressions;
 mod webhooks;

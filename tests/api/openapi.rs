@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::helpers::{spawn_app, Api, TestApp};
 
 /// Every route of the service, as its README and the SPEC list them.
-const SERVED: [(&str, &str); 19] = [
+const SERVED: [(&str, &str); 22] = [
     ("get", "/"),
     ("get", "/console.css"),
     ("get", "/console.js"),
@@ -20,6 +20,9 @@ const SERVED: [(&str, &str); 19] = [
     ("get", "/api/messages"),
     ("post", "/api/messages"),
     ("post", "/api/messages/batch"),
+    ("post", "/api/suppressions"),
+    ("get", "/api/suppressions"),
+    ("delete", "/api/suppressions/{phone_number}"),
     ("get", "/api/messages/sent"),
     ("get", "/api/messages/{id}"),
     ("get", "/healthz"),
@@ -64,6 +67,19 @@ async fn call(app: &TestApp, method: &str, path: &str, id: i64) -> (u16, Value) 
             let message =
                 json!({ "phone_number": "+905551234567", "content": "Your code is 4721" });
             app.post(&path, &json!({ "messages": [message] })).await
+        }
+        "post" if path == "/api/suppressions" => {
+            let number = json!({ "phone_number": "+905550000000", "reason": "test" });
+            app.post(&path, &number).await
+        }
+        "delete" => {
+            let path = path.replace("{phone_number}", "+905550000000");
+            let response = app
+                .api
+                .delete(format!("{}{path}", app.address))
+                .send()
+                .await;
+            (response.unwrap().status().as_u16(), Value::Null)
         }
         "post" if path == "/provider/receipts" => {
             let receipt = json!({ "messageId": "unknown", "status": "delivered", "at": "2026-12-03T10:00:00Z" });
