@@ -22,3 +22,10 @@ CREATE INDEX messages_unfinished_by_lane
 -- The expiry sweep: unfinished messages with an expiry.
 CREATE INDEX messages_unfinished_expiring ON messages (expires_at)
     WHERE status IN ('pending', 'sending') AND expires_at IS NOT NULL;
+
+-- What status counts: messages scheduled for later, and messages that
+-- expired (each index holds only those rows).
+CREATE INDEX messages_scheduled ON messages (send_at)
+    WHERE status = 'pending' AND send_at IS NOT NULL;
+CREATE INDEX messages_expired ON messages (id)
+    WHERE status = 'failed' AND last_error LIKE 'expired at %';

@@ -81,3 +81,19 @@ pub async fn expire_messages(pool: &PgPool, webhook_url: Option<&str>) -> Result
     .fetch_one(pool);
     Ok(bounded(query).await? as u64)
 }
+
+/// How many messages wait for a `send_at` still ahead, and how many
+/// expired unsent (each counted over an index of those rows alone).
+pub async fn schedule_counts(pool: &PgPool) -> Result<(i64, i64), sqlx::Error> {
+    let query = sqlx::query_as(
+        r#"
+        SELECT
+            (SELECT count(*) FROM messages
+             WHERE status = 'pending' AND send_at IS NOT NULL AND send_at > now()),
+            (SELECT count(*) FROM messages
+             WHERE status = 'failed' AND last_error LIKE 'expired at %')
+        "#,
+    )
+    .fetch_one(pool);
+    bounded(query).await
+}

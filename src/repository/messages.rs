@@ -20,6 +20,7 @@ pub struct SentRow {
     pub content: String,
     pub provider_message_id: String,
     pub sent_at: DateTime<Utc>,
+    pub priority: i16,
 }
 
 /// The columns of a [`MessageRow`], for `concat!`.
@@ -100,7 +101,7 @@ pub async fn sent_page(
     let (sent_at, id) = after.unwrap_or((LATEST, i64::MAX));
     let query = sqlx::query_as::<_, SentRow>(
         r#"
-        SELECT id, phone_number, content, provider_message_id, sent_at
+        SELECT id, phone_number, content, provider_message_id, sent_at, priority
         FROM messages
         WHERE status = 'sent' AND (sent_at, id) < ($1, $2)
         ORDER BY sent_at DESC, id DESC

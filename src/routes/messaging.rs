@@ -17,7 +17,7 @@ const COUNTS_TIMEOUT: Duration = Duration::from_secs(2);
 
 async fn answer(state: &AppState, scheduler: SchedulerState) -> HttpResponse {
     let pool = &state.pool;
-    let (counts, instances, oldest_pending_at, outbox, kept) = futures_util::join!(
+    let (counts, instances, oldest_pending_at, outbox, kept, schedule) = futures_util::join!(
         deadline::within(COUNTS_TIMEOUT, repository::count_by_status(pool)),
         deadline::within(
             COUNTS_TIMEOUT,
@@ -26,7 +26,9 @@ async fn answer(state: &AppState, scheduler: SchedulerState) -> HttpResponse {
         deadline::within(COUNTS_TIMEOUT, repository::oldest_pending(pool)),
         deadline::within(COUNTS_TIMEOUT, repository::outbox_stats(pool)),
         deadline::within(COUNTS_TIMEOUT, repository::kept_receipts(pool)),
+        deadline::within(COUNTS_TIMEOUT, repository::schedule_counts(pool)),
     );
+    let (scheduled, expired) = schedule.ok().unzip();
     let counts = counts
         .inspect_err(|error| tracing::warn!(error = %error, "could not count messages"))
         .ok();
@@ -43,6 +45,8 @@ async fn answer(state: &AppState, scheduler: SchedulerState) -> HttpResponse {
         oldest_pending_at: oldest_pending_at.ok().flatten(),
         webhooks: outbox.ok().map(Into::into),
         receipts_kept: kept.ok(),
+        scheduled,
+        expired,
         providers: views::all(state.providers.states()),
     })
 }
@@ -58,7 +62,7 @@ fn status_example(running: bool) -> serde_json::Value {
                        "started_at": "2026-11-29T11:00:00Z", "seen_at": "2026-11-29T12:00:01Z"}],
         "oldest_pending_at": "2026-11-29T11:58:00Z",
         "webhooks": {"pending": 3, "oldest_age_secs": 0.4, "dead": 0},
-        "receipts_kept": 0,
+        "receipts_kept": 0, "scheduled": 1000, "expired": 2,
         "providers": [
             {"name": "primary", "breaker": "closed", "max_per_second": 100, "prefixes": ["+90"], "paused_for_ms": null},
             {"name": "backup", "breaker": "open", "max_per_second": null, "prefixes": [], "paused_for_ms": null}

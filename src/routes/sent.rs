@@ -18,7 +18,7 @@ use crate::repository;
             "items": [{
                 "id": 42, "phone_number": "+905551234567", "content": "Your code is 4721",
                 "message_id": "67f2f8a8-ea58-4ed0-a6f9-ff217df4d849", "sent_at": "2026-11-29T12:00:01Z",
-                "encoding": "gsm7", "segments": 1
+                "encoding": "gsm7", "segments": 1, "priority": 0
             }],
             "next_cursor": "MTc5NTk1MjM4MjkwNzY1OC40Mg"
         })),

@@ -137,6 +137,7 @@ async fn a_message_with_a_future_send_at_is_not_claimed_before_it() {
     app.tick().await;
     assert!(app.provider.calls().is_empty(), "not before send_at");
     assert_eq!(app.row(id).await.status, "pending");
+    assert_eq!(app.status().await.1["scheduled"], 1);
 
     eventually("the message sent once its time came", || async {
         app.tick().await;
@@ -170,6 +171,7 @@ async fn a_message_expired_before_its_turn_is_never_posted_and_ends_failed() {
         Some("expired at 2020-01-01T00:00:00Z, before it could be sent")
     );
     assert_eq!(row.attempts, 0);
+    assert_eq!(app.status().await.1["expired"], 1);
 }
 
 #[actix_web::test]

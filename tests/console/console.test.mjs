@@ -37,6 +37,9 @@ try {
   await page.waitForFunction(() => Number(document.querySelector("#count-delivered").textContent) >= 1);
   await page.waitForSelector("#sent-table tbody tr td.phone");
   assert.match(await page.textContent("#sent-table tbody tr td.phone"), /^•••\d{4}$/, "phone numbers are masked");
+  assert.match(await page.textContent("#sent-table tbody tr td.segments"), /^P\d · \d+ seg\. (gsm7|ucs2)$/, "priority and segments");
+  assert.equal(await page.textContent("#count-scheduled"), "0");
+  assert.equal(await page.textContent("#count-expired"), "0");
 
   step("press Stop: the state changes and nothing more reaches the provider");
   await page.click("#stop");

@@ -70,6 +70,8 @@ function showStatus(status) {
     $("count-" + name).textContent = status.counts ? status.counts[name] : "?";
   }
   $("count-dead-webhooks").textContent = status.webhooks ? status.webhooks.dead : "?";
+  $("count-scheduled").textContent = status.scheduled ?? "?";
+  $("count-expired").textContent = status.expired ?? "?";
   $("queue-age").textContent = ago(status.oldest_pending_at);
 }
 
@@ -98,7 +100,7 @@ async function refresh() {
     ]);
     showStatus(status);
     showActivity(activity.minutes);
-    fill("sent-table", sent.items, (m) => [cell(m.id), cell(masked(m.phone_number), "mono phone"), cell(m.message_id, "mono"), cell(when(m.sent_at))]);
+    fill("sent-table", sent.items, (m) => [cell(m.id), cell(masked(m.phone_number), "mono phone"), cell("P" + m.priority + " · " + m.segments + " seg. " + m.encoding, "segments"), cell(m.message_id, "mono"), cell(when(m.sent_at))]);
     fill("failed-table", failed.items, (m) => {
       const button = document.createElement("button");
       button.textContent = "Retry";

@@ -102,6 +102,12 @@ pub struct MessagingStatus {
     /// Delivery receipts kept for an id no message holds (yet); null while
     /// PostgreSQL is unavailable.
     pub receipts_kept: Option<i64>,
+    /// Pending messages whose `send_at` is still ahead; null while
+    /// PostgreSQL is unavailable.
+    pub scheduled: Option<i64>,
+    /// Messages that expired before they could be sent (failed); null while
+    /// PostgreSQL is unavailable.
+    pub expired: Option<i64>,
     /// The providers, in the order they are tried, as this instance sees
     /// them (each instance keeps its own breakers).
     pub providers: Vec<ProviderView>,

@@ -117,6 +117,8 @@ pub struct SentMessage {
     /// The SMS segments billed.
     #[schema(example = 1)]
     pub segments: u32,
+    /// 0 to 9.
+    pub priority: i16,
 }
 
 impl From<SentRow> for SentMessage {
@@ -125,6 +127,7 @@ impl From<SentRow> for SentMessage {
         SentMessage {
             encoding,
             segments: count,
+            priority: row.priority,
             id: row.id,
             phone_number: row.phone_number,
             content: row.content,
