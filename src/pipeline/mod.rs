@@ -9,6 +9,7 @@
 //!             --StoreDelivery--> CacheActor (Redis, when configured)
 //! POST /provider/receipts --RecordReceipt--> ReceiptActor (PostgreSQL)
 //! StatusActor, ReceiptActor --Nudge--> WebhookActor --POST--> the client's URL
+//! QueueKeeper, every second: promotes long-waiting rows, fails expired ones
 //! ```
 //!
 //! [`Pipeline`] starts them in dependency order and is the one handle on
