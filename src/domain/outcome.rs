@@ -42,6 +42,8 @@ pub struct Outcome {
     pub provider: Option<String>,
     /// The provider calls this claim made, in order.
     pub attempts: Vec<Attempt>,
+    /// The SMS segments of the message's text, stored when it is sent.
+    pub segments: u32,
 }
 
 /// The new state of a claimed row.

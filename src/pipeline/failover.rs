@@ -47,6 +47,7 @@ impl Delivery<'_> {
             kind,
             provider: provider.map(str::to_owned),
             attempts,
+            segments: 0,
         };
         let attempt = u32::try_from(message.attempts).unwrap_or(u32::MAX);
         let candidates = match self.candidates(message, attempt) {

@@ -147,11 +147,11 @@ pub async fn deliver(
         retry,
         pool: &links.pool,
     };
-    let outcome = delivery.deliver(message).await;
+    let mut outcome = delivery.deliver(message).await;
     report(&outcome);
     if matches!(outcome.kind, OutcomeKind::Sent { .. }) {
-        let segments = Segments::of(&message.content).count;
-        metrics::counter!("dispatcher_segments_sent_total").increment(segments.into());
+        outcome.segments = Segments::of(&message.content).count;
+        metrics::counter!("dispatcher_segments_sent_total").increment(outcome.segments.into());
     }
     outcome
 }

@@ -61,6 +61,7 @@ const OUTCOME_STATEMENT: &str = r#"
                 provider_message_id = o.provider_message_id,
                 sent_at = o.sent_at,
                 provider = coalesce(o.provider, m.provider),
+                segments = CASE WHEN o.status = 'sent' THEN o.segments ELSE m.segments END,
                 last_error = CASE WHEN o.called THEN o.last_error ELSE m.last_error END,
                 due_at = CASE WHEN o.retry_ms IS NULL THEN m.due_at
                               ELSE now() + o.retry_ms * interval '1 millisecond' END,
@@ -72,9 +73,9 @@ const OUTCOME_STATEMENT: &str = r#"
                                       WHEN r.status = 'delivered' THEN NULL
                                       ELSE r.status || coalesce(': ' || r.error, '') END
             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[],
-                        $6::text[], $7::bigint[], $8::boolean[], $10::text[])
+                        $6::text[], $7::bigint[], $8::boolean[], $10::text[], $18::smallint[])
                 AS o(id, claim_token, status, provider_message_id, sent_at, last_error, retry_ms, called,
-                     provider)
+                     provider, segments)
                 LEFT JOIN unmatched_receipts r ON r.provider_message_id = o.provider_message_id
             WHERE m.id = o.id AND m.claim_token = o.claim_token AND m.status = 'sending'
             RETURNING m.id, m.claim_token, m.status, m.delivery_status, m.callback_url,
@@ -172,6 +173,12 @@ pub async fn record_outcomes(
             calls
                 .iter()
                 .map(|(_, a)| a.result.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            outcomes
+                .iter()
+                .map(|o| i16::try_from(o.segments).unwrap_or(i16::MAX))
                 .collect::<Vec<_>>(),
         )
         .fetch_all(pool);

@@ -15,6 +15,8 @@ pub struct CountsByStatus {
     pub failed: i64,
     pub delivered: i64,
     pub undelivered: i64,
+    /// The SMS segments of the sent messages.
+    pub segments_sent: i64,
 }
 
 impl CountsByStatus {
@@ -42,6 +44,7 @@ impl CountsByStatus {
         match key {
             "delivery:delivered" => Some(&mut self.delivered),
             "delivery:undelivered" => Some(&mut self.undelivered),
+            "segments:sent" => Some(&mut self.segments_sent),
             _ => None,
         }
     }

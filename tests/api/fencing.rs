@@ -16,6 +16,7 @@ fn sent(id: i64, claim_token: i64, provider_message_id: &str) -> Outcome {
         claim_token,
         provider: None,
         attempts: Vec::new(),
+        segments: 1,
         kind: OutcomeKind::Sent {
             provider_message_id: provider_message_id.to_owned(),
             sent_at: Utc::now(),
@@ -69,6 +70,7 @@ async fn a_late_outcome_of_an_expired_claim_never_overwrites_the_later_one() {
         claim_token: second[0].claim_token,
         provider: None,
         attempts: Vec::new(),
+        segments: 1,
         kind: OutcomeKind::Retry {
             after: Duration::from_secs(30),
             error: "provider answered 503".into(),
@@ -126,6 +128,7 @@ async fn a_deferred_claim_goes_back_to_pending_without_counting_an_attempt() {
         claim_token: claim[0].claim_token,
         provider: None,
         attempts: Vec::new(),
+        segments: 1,
         kind: OutcomeKind::Deferred {
             after: Duration::from_secs(5),
         },

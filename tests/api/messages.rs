@@ -263,7 +263,7 @@ async fn a_failed_message_can_be_retried_and_is_then_sent() {
 
 #[actix_web::test]
 async fn every_message_answer_gives_its_encoding_and_segments() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(TestOptions::default().var("DISPATCH_BATCH_SIZE", 10)).await;
     for (content, encoding, segments) in [
         ("Your code is 4721".to_owned(), "gsm7", 1),
         ("€".repeat(81), "gsm7", 2),
@@ -292,4 +292,12 @@ async fn every_message_answer_gives_its_encoding_and_segments() {
         .map(|m| m["segments"].as_u64().unwrap())
         .collect();
     assert_eq!(segments, [2, 1, 2, 1], "newest first");
+
+    app.tick().await;
+    let (_, status) = app.status().await;
+    assert_eq!(status["counts"]["sent"], 4);
+    assert_eq!(
+        status["counts"]["segments_sent"], 6,
+        "what the provider bills"
+    );
 }

@@ -96,7 +96,8 @@ async fn status_reports_pace_ticks_and_counts() {
     assert!(body["next_tick_at"].is_string());
     assert_eq!(
         body["counts"],
-        json!({ "pending": 2, "sending": 0, "sent": 3, "failed": 0, "delivered": 0, "undelivered": 0 })
+        json!({ "pending": 2, "sending": 0, "sent": 3, "failed": 0, "delivered": 0, "undelivered": 0,
+                "segments_sent": 3 })
     );
 }
 

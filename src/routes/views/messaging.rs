@@ -37,6 +37,8 @@ pub struct StatusCounts {
     pub failed: i64,
     pub delivered: i64,
     pub undelivered: i64,
+    /// The SMS segments of the sent messages: what the providers bill.
+    pub segments_sent: i64,
 }
 
 impl From<CountsByStatus> for StatusCounts {
@@ -48,6 +50,7 @@ impl From<CountsByStatus> for StatusCounts {
             failed: counts.failed,
             delivered: counts.delivered,
             undelivered: counts.undelivered,
+            segments_sent: counts.segments_sent,
         }
     }
 }
