@@ -62,6 +62,8 @@ pub struct SuppressionPage {
         })),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid phone number, or a reason over 500 characters", body = ErrorBody),
         (status = 503, description = "PostgreSQL unavailable", body = ErrorBody),
     )
