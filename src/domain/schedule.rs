@@ -59,10 +59,14 @@ impl Schedule {
             }
             (None, None) => None,
         };
-        if let (Some(send_at), Some(Expiry::At(expires_at))) = (send_at, expiry) {
-            if expires_at <= send_at {
+        match (send_at, expiry) {
+            (Some(send_at), Some(Expiry::At(expires_at))) if expires_at <= send_at => {
                 return Err("expires_at must be after send_at".into());
             }
+            (Some(send_at), Some(Expiry::After(ttl))) if Utc::now() + ttl <= send_at => {
+                return Err("ttl_seconds must reach past send_at".into());
+            }
+            _ => {}
         }
         Ok(Schedule {
             priority,
@@ -114,6 +118,8 @@ mod tests {
         assert!(error(None, None, None, Some(40 * 24 * 3600)).contains("ttl_seconds"));
         let (send, expire) = (at("2026-12-03T10:00:00Z"), at("2026-12-03T09:00:00Z"));
         assert!(error(None, send, expire, None).contains("after send_at"));
+        let next_year = Some(Utc::now() + chrono::Duration::days(365));
+        assert!(error(None, next_year, None, Some(60)).contains("past send_at"));
     }
 
     #[test]

@@ -11,31 +11,33 @@ use super::{bounded, millis};
 const BATCH: i64 = 1000;
 
 /// Promotes the oldest unfinished messages below the top priority that were
-/// created `max_wait` ago or more, while some waiting row outranks the
-/// lowest priority (with every row at priority 0 nothing is promoted, and
-/// the order stays the id order of Part 1); returns how many.
+/// created `max_wait` ago or more, while a message of a priority above 0
+/// (not itself promoted) waits too: with every row at priority 0 nothing is
+/// promoted, and the order stays the id order of Part 1. Returns how many.
 ///
-/// Only the `BATCH` oldest candidates are looked at, by id: the scan is
-/// bounded however many rows wait, and the oldest are the ones to promote.
+/// Only the `BATCH` oldest unfinished rows, by id, are looked at: the scan
+/// is bounded however many rows wait (promoted rows go first, so the window
+/// moves on as they are sent). Rows another statement holds are skipped,
+/// never waited for.
 pub async fn promote_waiting(pool: &PgPool, max_wait: Duration) -> Result<u64, sqlx::Error> {
     let query = sqlx::query(
         r#"
-        UPDATE messages SET promoted = true
-        WHERE id IN (
-            SELECT id FROM (
-                SELECT id, created_at FROM messages
-                WHERE status IN ('pending', 'sending') AND NOT promoted AND priority < 9
-                ORDER BY id
-                LIMIT $2
-            ) oldest
-            WHERE created_at <= now() - $1 * interval '1 millisecond'
-        )
-        AND (
-            SELECT CASE WHEN promoted THEN 9 ELSE priority END FROM messages
+        WITH oldest AS (
+            SELECT id, created_at, promoted, priority FROM messages
             WHERE status IN ('pending', 'sending')
-            ORDER BY CASE WHEN promoted THEN 9 ELSE priority END DESC, id
-            LIMIT 1
-        ) > 0
+            ORDER BY id
+            LIMIT $2
+        ), candidates AS (
+            SELECT m.id FROM messages m JOIN oldest o USING (id)
+            WHERE NOT o.promoted AND o.priority < 9
+              AND o.created_at <= now() - $1 * interval '1 millisecond'
+              AND EXISTS (
+                  SELECT 1 FROM messages w
+                  WHERE w.status IN ('pending', 'sending') AND w.priority > 0 AND NOT w.promoted
+              )
+            FOR UPDATE OF m SKIP LOCKED
+        )
+        UPDATE messages m SET promoted = true FROM candidates c WHERE m.id = c.id
         "#,
     )
     .bind(millis(max_wait))
@@ -46,7 +48,8 @@ pub async fn promote_waiting(pool: &PgPool, max_wait: Duration) -> Result<u64, s
 
 /// Fails unfinished messages whose `expires_at` has passed (pending ones,
 /// in a backoff or not, and sending ones whose lease ended with their
-/// instance), with `last_error` `expired at ...`, and writes their
+/// instance: their last call may have been accepted, and `last_error` says
+/// so), with `last_error` `expired at ...`, and writes their
 /// `message.failed` events (to `callback_url`, else `webhook_url`);
 /// returns how many.
 pub async fn expire_messages(pool: &PgPool, webhook_url: Option<&str>) -> Result<u64, sqlx::Error> {
@@ -57,7 +60,9 @@ pub async fn expire_messages(pool: &PgPool, webhook_url: Option<&str>) -> Result
             SET status = 'failed',
                 last_error = 'expired at '
                     || to_char(m.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-                    || ', before it could be sent'
+                    || CASE WHEN m.status = 'sending'
+                            THEN '; the outcome of its last call, by an instance that stopped renewing its lease, is unknown'
+                            ELSE ', before it could be sent' END
             WHERE m.id IN (
                 SELECT id FROM messages
                 WHERE status IN ('pending', 'sending') AND expires_at IS NOT NULL

@@ -1,11 +1,13 @@
 //! Priority lanes, scheduled sends and expiry (SPEC Part 2).
 
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use chrono::Utc;
 use mock_provider::Behaviour;
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, spawn_app_with, Api, TestApp, TestOptions};
+use crate::helpers::{eventually, eventually_within, spawn_app_with, Api, TestApp, TestOptions};
 
 /// Posts a message with `extra` fields; returns its id.
 async fn enqueue(app: &TestApp, content: &str, extra: Value) -> i64 {
@@ -107,12 +109,7 @@ async fn with_every_row_at_priority_0_nothing_is_promoted_and_the_order_is_by_id
     .unwrap();
     // A keeper round (promotion, then expiry) has run once this row is
     // seen expired.
-    let marker = enqueue(
-        &app,
-        "marker",
-        json!({ "ttl_seconds": 1, "send_at": "2999-01-01T00:00:00Z" }),
-    )
-    .await;
+    let marker = enqueue(&app, "marker", json!({ "ttl_seconds": 1 })).await;
     eventually("a keeper round", || async {
         (app.row(marker).await.status == "failed").then_some(())
     })
@@ -131,7 +128,8 @@ async fn with_every_row_at_priority_0_nothing_is_promoted_and_the_order_is_by_id
 #[actix_web::test]
 async fn a_message_with_a_future_send_at_is_not_claimed_before_it() {
     let app = spawn_app_with(TestOptions::default().var("DISPATCH_BATCH_SIZE", 10)).await;
-    let send_at = Utc::now() + chrono::Duration::milliseconds(1500);
+    // Far enough ahead that a loaded machine still ticks before it.
+    let send_at = Utc::now() + chrono::Duration::seconds(4);
     let id = enqueue(&app, "later", json!({ "send_at": send_at })).await;
 
     app.tick().await;
@@ -139,10 +137,14 @@ async fn a_message_with_a_future_send_at_is_not_claimed_before_it() {
     assert_eq!(app.row(id).await.status, "pending");
     assert_eq!(app.status().await.1["scheduled"], 1);
 
-    eventually("the message sent once its time came", || async {
-        app.tick().await;
-        (app.row(id).await.status == "sent").then_some(())
-    })
+    eventually_within(
+        Duration::from_secs(30),
+        "the message sent once its time came",
+        || async {
+            app.tick().await;
+            (app.row(id).await.status == "sent").then_some(())
+        },
+    )
     .await;
     let call = &app.provider.calls()[0];
     assert!(call.received_at_ms >= send_at.timestamp_millis() as u64);
@@ -179,14 +181,19 @@ async fn a_message_that_expires_during_its_retry_backoff_ends_failed_without_ano
     let app = spawn_app_with(TestOptions::default().var("RETRY_BASE_MS", 3_600_000)).await;
     app.provider
         .set_behaviour(Behaviour::failing(StatusCode::SERVICE_UNAVAILABLE));
-    let id = enqueue(&app, "short-lived", json!({ "ttl_seconds": 2 })).await;
+    // Long enough that a loaded machine still makes the first call.
+    let id = enqueue(&app, "short-lived", json!({ "ttl_seconds": 5 })).await;
 
     app.tick().await;
     assert_eq!(app.row(id).await.status, "pending", "in its backoff");
-    let row = eventually("the message failed as expired", || async {
-        let row = app.row(id).await;
-        (row.status == "failed").then_some(row)
-    })
+    let row = eventually_within(
+        Duration::from_secs(30),
+        "the message failed as expired",
+        || async {
+            let row = app.row(id).await;
+            (row.status == "failed").then_some(row)
+        },
+    )
     .await;
 
     assert_eq!(app.provider.calls().len(), 1, "no call after the first");
@@ -227,4 +234,53 @@ async fn a_bad_priority_or_expiry_is_a_clear_422_and_stores_nothing() {
         .await
         .unwrap();
     assert_eq!(stored, 0);
+}
+
+#[actix_web::test]
+async fn promotion_stops_once_no_higher_priority_waits() {
+    let app = spawn_app_with(TestOptions::default()).await;
+    let old = |content: &'static str| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "INSERT INTO messages (phone_number, content, created_at) \
+                 VALUES ('+905551234567', $1, now() - interval '1 hour') RETURNING id",
+            )
+            .bind(content)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+    let promoted = |id: i64| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, bool>("SELECT promoted FROM messages WHERE id = $1")
+                .bind(id)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    let first = old("waited").await;
+    let urgent = enqueue(&app, "urgent", json!({ "priority": 9 })).await;
+    eventually("the old message promoted", || async {
+        promoted(first).await.then_some(())
+    })
+    .await;
+    // The urgent one is gone; a promoted one still waits, at priority 0.
+    sqlx::query("DELETE FROM messages WHERE id = $1")
+        .bind(urgent)
+        .execute(&app.db)
+        .await
+        .unwrap();
+
+    let second = old("waited too").await;
+    let marker = enqueue(&app, "marker", json!({ "ttl_seconds": 1 })).await;
+    eventually("a keeper round", || async {
+        (app.row(marker).await.status == "failed").then_some(())
+    })
+    .await;
+
+    assert!(!promoted(second).await, "nothing outranks it any more");
 }
