@@ -16,7 +16,10 @@ use crate::domain::{
     Attempt, AttemptResult, Claim, Outcome, OutcomeKind, ProviderAnswer, RetryPolicy,
 };
 use crate::provider::{route, BreakerState, Permit, Provider, ProviderClient, Providers, Route};
-use crate::repository;
+use crate::repository::{self, Reserved};
+
+/// A reserved call must start at least this long before its second ends.
+const LATE: Duration = Duration::from_millis(100);
 
 /// What one delivery needs: the instance's providers, this sender's client
 /// for each, the retry policy, and the pool that keeps the fleet's rates.
@@ -140,10 +143,28 @@ impl Delivery<'_> {
 
     /// Takes a call of the provider's second, when it has a rate; `Some`
     /// is the wait when the second is full (or the count unreachable).
+    ///
+    /// A call taken but made too late in its second (this task waited for
+    /// the statement, or for a thread, past [`LATE`] before the second's
+    /// end) could reach the provider in the next second: it is given back,
+    /// and the message waits. Time is measured on this host from before the
+    /// statement, never by comparing this host's clock with PostgreSQL's.
     async fn reserve(&self, provider: &Provider) -> Option<Duration> {
         let max = provider.settings.max_per_second?;
+        let asked = Instant::now();
         match repository::reserve_provider_call(self.pool, provider.name(), max).await {
-            Ok(wait) => wait,
+            Ok(Reserved::Taken { left, .. }) if asked.elapsed() + LATE < left => None,
+            Ok(Reserved::Taken { second, left }) => {
+                let release = repository::release_provider_call(self.pool, provider.name(), second);
+                if let Err(error) = release.await {
+                    tracing::debug!(error = %error, "a late provider call not given back");
+                }
+                Some(
+                    left.saturating_sub(asked.elapsed())
+                        .max(Duration::from_millis(1)),
+                )
+            }
+            Ok(Reserved::Full { wait }) => Some(wait),
             Err(error) => {
                 tracing::warn!(provider = provider.name(), error = %error, "provider rate unreadable; the message waits");
                 Some(Duration::from_secs(1))

@@ -10,7 +10,17 @@ use super::bounded;
 /// The end of each second in which no call is started: a call started at
 /// 0.99 s would reach the provider in the next second, on top of that
 /// second's own.
-const GUARD_MS: u32 = 150;
+const GUARD_MS: u32 = 250;
+
+/// What a reservation of a provider call got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reserved {
+    /// A call of `second` (epoch seconds, PostgreSQL's clock), with `left`
+    /// of that second to go when it was taken.
+    Taken { second: i64, left: Duration },
+    /// The second is full, or in its last [`GUARD_MS`]: wait this long.
+    Full { wait: Duration },
+}
 
 /// Takes one call of `provider`'s current second if fewer than
 /// `max_per_second` were taken and the second is not in its last
@@ -19,8 +29,8 @@ pub async fn reserve_provider_call(
     pool: &PgPool,
     provider: &str,
     max_per_second: u32,
-) -> Result<Option<Duration>, sqlx::Error> {
-    let query = sqlx::query_as::<_, (bool, i32)>(
+) -> Result<Reserved, sqlx::Error> {
+    let query = sqlx::query_as::<_, (bool, i64, i32)>(
         r#"
         WITH clock AS (
             SELECT extract(epoch FROM clock_timestamp()) AS now
@@ -31,7 +41,8 @@ pub async fn reserve_provider_call(
             WHERE s.calls < $2
             RETURNING 1
         )
-        SELECT EXISTS (SELECT 1 FROM taken), (1000 - floor((now - floor(now)) * 1000))::int
+        SELECT EXISTS (SELECT 1 FROM taken), floor(now)::bigint,
+               (1000 - floor((now - floor(now)) * 1000))::int
         FROM clock
         "#,
     )
@@ -39,8 +50,27 @@ pub async fn reserve_provider_call(
     .bind(max_per_second as i32)
     .bind(f64::from(1000 - GUARD_MS) / 1000.0)
     .fetch_one(pool);
-    let (taken, until_next_ms) = bounded(query).await?;
-    Ok((!taken).then(|| Duration::from_millis(until_next_ms.max(1) as u64)))
+    let (taken, second, left_ms) = bounded(query).await?;
+    let left = Duration::from_millis(left_ms.max(1) as u64);
+    Ok(match taken {
+        true => Reserved::Taken { second, left },
+        false => Reserved::Full { wait: left },
+    })
+}
+
+/// Gives back a call taken of `second` and not made.
+pub async fn release_provider_call(
+    pool: &PgPool,
+    provider: &str,
+    second: i64,
+) -> Result<(), sqlx::Error> {
+    let query = sqlx::query(
+        "UPDATE provider_seconds SET calls = calls - 1 WHERE provider = $1 AND second = $2 AND calls > 0",
+    )
+    .bind(provider)
+    .bind(second)
+    .execute(pool);
+    bounded(query).await.map(|_| ())
 }
 
 /// Deletes the counts of seconds over a minute old.
