@@ -69,7 +69,10 @@ pub async fn claim_due(
             WHERE $4::bigint IS NOT NULL AND running AND next_tick_at <= clock_timestamp()
             RETURNING 1
         ), due AS (
-            SELECT id, phone_number FROM messages
+            SELECT id, phone_number,
+                   EXISTS (SELECT 1 FROM suppressions s WHERE s.phone_number = messages.phone_number)
+                       AS suppressed
+            FROM messages
             WHERE ($4::bigint IS NULL OR EXISTS (SELECT 1 FROM turn))
               AND status IN ('pending', 'sending') AND due_at <= now()
               AND (send_at IS NULL OR send_at <= now())
@@ -83,7 +86,7 @@ pub async fn claim_due(
                 last_error = 'suppressed' || coalesce(': ' || nullif(s.reason, ''), ''),
                 claimed_by = $3
             FROM due JOIN suppressions s USING (phone_number)
-            WHERE m.id = due.id
+            WHERE m.id = due.id AND due.suppressed
             RETURNING m.id, m.callback_url
         ), suppressed_events AS (
             INSERT INTO webhook_events (message_id, type, url)
@@ -99,7 +102,7 @@ pub async fn claim_due(
             claimed_by = $3
         FROM due
         WHERE m.id = due.id
-          AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.phone_number = due.phone_number)
+          AND NOT due.suppressed
         RETURNING m.id, m.phone_number, m.content, m.attempts, m.claim_token, m.provider
         "#,
     )

@@ -132,16 +132,25 @@ pub async fn insert_messages(
     pool: &PgPool,
     messages: &[MessageToStore],
 ) -> Result<Vec<i64>, sqlx::Error> {
-    let column =
-        |f: fn(&MessageToStore) -> Option<String>| messages.iter().map(f).collect::<Vec<_>>();
     let query = sqlx::query_scalar::<_, i64>(&INSERT_MANY)
-        .bind(column(|m| Some(m.phone_number.as_ref().to_owned())))
-        .bind(column(|m| Some(m.content.as_ref().to_owned())))
-        .bind(column(|m| {
-            m.callback_url
-                .as_ref()
-                .map(|u| AsRef::<str>::as_ref(u).to_owned())
-        }))
+        .bind(
+            messages
+                .iter()
+                .map(|m| m.phone_number.as_ref())
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
+            messages
+                .iter()
+                .map(|m| m.content.as_ref())
+                .collect::<Vec<&str>>(),
+        )
+        .bind(
+            messages
+                .iter()
+                .map(|m| m.callback_url.as_ref().map(AsRef::<str>::as_ref))
+                .collect::<Vec<_>>(),
+        )
         .bind(
             messages
                 .iter()

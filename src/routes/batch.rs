@@ -4,6 +4,7 @@ use actix_web::{post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::body;
 use super::enqueue::NewMessage;
 use super::AppState;
 use crate::error::{ApiError, ErrorBody};
@@ -69,13 +70,7 @@ pub async fn batch(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = payload
-        .to_bytes_limited(MAX_BATCH_BYTES)
-        .await
-        .map_err(|_| ApiError::TooLarge(MAX_BATCH_BYTES))?
-        .map_err(|error| ApiError::BadRequest(format!("the body could not be read: {error}")))?;
-    let batch: NewBatch = serde_json::from_slice(&body)
-        .map_err(|error| ApiError::BadRequest(format!("malformed batch: {error}")))?;
+    let batch: NewBatch = body::json_within(payload, MAX_BATCH_BYTES, "batch").await?;
     if !(1..=MAX_ITEMS).contains(&batch.messages.len()) {
         let message = format!(
             "a batch holds 1 to {MAX_ITEMS} messages, not {}",

@@ -7,6 +7,7 @@
 mod api_doc;
 mod auth;
 mod batch;
+mod body;
 mod console;
 mod cursor;
 mod enqueue;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::AppState;
+use super::{body, AppState};
 use crate::domain::{Receipt, ReceiptStatus};
 use crate::error::{ApiError, ErrorBody};
 use crate::pipeline::RecordReceipt;
@@ -59,13 +59,7 @@ pub async fn receive(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     check_key(&state, &request)?;
-    let body = payload
-        .to_bytes_limited(MAX_RECEIPT_BYTES)
-        .await
-        .map_err(|_| ApiError::TooLarge(MAX_RECEIPT_BYTES))?
-        .map_err(|error| ApiError::BadRequest(format!("the body could not be read: {error}")))?;
-    let body: ReceiptBody = serde_json::from_slice(&body)
-        .map_err(|error| ApiError::BadRequest(format!("malformed receipt: {error}")))?;
+    let body: ReceiptBody = body::json_within(payload, MAX_RECEIPT_BYTES, "receipt").await?;
     let receipt = Receipt::parse(
         &body.message_id,
         body.status,
