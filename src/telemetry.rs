@@ -60,7 +60,11 @@ pub fn metrics() -> PrometheusHandle {
 }
 
 /// Every counter, with what it counts (`# HELP` of `/metrics`).
-const COUNTERS: [(&str, &str); 16] = [
+const COUNTERS: [(&str, &str); 17] = [
+    (
+        "dispatcher_messages_deleted_total",
+        "Finished messages deleted because they were older than RETENTION_DAYS.",
+    ),
     (
         "dispatcher_messages_expired_total",
         "Messages failed because their expires_at passed before they could be sent.",

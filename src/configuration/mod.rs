@@ -135,6 +135,10 @@ pub struct DispatchSettings {
     /// The longest a message waits behind higher priorities.
     #[envconfig(from = "PRIORITY_MAX_WAIT_MS", default = "600000")]
     pub priority_max_wait_ms: u64,
+    /// Finished messages older than this many days are deleted; unset keeps
+    /// them all.
+    #[envconfig(from = "RETENTION_DAYS")]
+    pub retention_days: Option<u32>,
     /// Unset: host name and process id.
     #[envconfig(from = "INSTANCE_ID")]
     pub instance_id: Option<String>,
@@ -192,6 +196,12 @@ impl DispatchSettings {
         Duration::from_millis(self.priority_max_wait_ms)
     }
 
+    /// `RETENTION_DAYS` as a duration.
+    pub fn retention(&self) -> Option<Duration> {
+        self.retention_days
+            .map(|days| Duration::from_secs(u64::from(days) * 86_400))
+    }
+
     /// The name of this instance in logs, claims and status.
     pub fn instance_id(&self) -> &str {
         self.instance_id.as_deref().unwrap_or("unnamed")
@@ -235,6 +245,12 @@ mod tests {
         assert_eq!(settings.log_format, LogFormat::Json);
         assert!(settings.redis.url.is_none());
         assert!(!settings.dispatch.instance_id().is_empty());
+        assert_eq!(settings.dispatch.retention(), None);
+        let kept = Settings::from_map(&vars(&[("RETENTION_DAYS", "30")])).unwrap();
+        assert_eq!(
+            kept.dispatch.retention(),
+            Some(Duration::from_secs(30 * 86_400))
+        );
     }
 
     #[test]
@@ -268,6 +284,11 @@ mod tests {
             error_of(&[("PROVIDER_AUTH_HEADER", "bad header")]).contains("PROVIDER_AUTH_HEADER")
         );
         assert!(error_of(&[("INSTANCE_ID", " ")]).contains("INSTANCE_ID"));
+        assert_eq!(
+            error_of(&[("RETENTION_DAYS", "0")]),
+            "configuration error: RETENTION_DAYS must be between 1 and 36500, got 0"
+        );
+        assert!(error_of(&[("RETENTION_DAYS", "a week")]).contains("RETENTION_DAYS"));
     }
 
     #[test]

@@ -131,8 +131,12 @@ impl Variables {
             ),
             ("CACHE_TTL_SECS", self.redis.ttl_secs, 1, 31_536_000),
         ];
+        let retention = dispatch
+            .retention_days
+            .map(|days| ("RETENTION_DAYS", u64::from(days), 1, 36_500));
         match ranges
             .into_iter()
+            .chain(retention)
             .find(|(_, value, min, max)| !(min..=max).contains(&value))
         {
             Some((name, value, min, max)) => Err(ConfigError(format!(

@@ -10,6 +10,7 @@
 //! POST /provider/receipts --RecordReceipt--> ReceiptActor (PostgreSQL)
 //! StatusActor, ReceiptActor --Nudge--> WebhookActor --POST--> the client's URL
 //! QueueKeeper, every second: promotes long-waiting rows, fails expired ones
+//! Janitor, every minute: deletes finished rows past RETENTION_DAYS, old bookkeeping
 //! ```
 //!
 //! [`Pipeline`] starts them in dependency order and is the one handle on
@@ -25,6 +26,7 @@ mod cache;
 mod control;
 mod failover;
 mod fetcher;
+mod janitor;
 mod keeper;
 mod lease;
 mod outbox;
@@ -53,6 +55,7 @@ pub use control::{
 #[cfg(feature = "fault-injection")]
 pub use fetcher::PanicOnNextClaim;
 pub use fetcher::{Barrier, FetcherActor, Tick};
+pub use janitor::Janitor;
 pub use keeper::QueueKeeper;
 pub use lease::{Held, LeaseKeeper, Leases};
 pub use outbox::{Nudge, Outbox, WebhookPolicy};

@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 
 use super::{
     follow_cluster_state, CacheActor, Deliver, FetcherActor, FleetPace, Heartbeat, InstancePace,
-    LeaseKeeper, Leases, Outbox, Pace, Pipeline, ProviderBoard, QueueKeeper, ReceiptActor,
+    Janitor, LeaseKeeper, Leases, Outbox, Pace, Pipeline, ProviderBoard, QueueKeeper, ReceiptActor,
     RenderMessage, SchedulerActor, SenderActor, SenderLinks, StatusActor, WebhookActor,
     WebhookPolicy,
 };
@@ -56,6 +56,10 @@ impl Pipeline {
             let (pool, max_wait, outbox) =
                 (pool.clone(), dispatch.priority_max_wait(), outbox.clone());
             move |_| QueueKeeper::new(pool.clone(), max_wait, outbox.clone())
+        });
+        Supervisor::start({
+            let (pool, retention) = (pool.clone(), dispatch.retention());
+            move |_| Janitor::new(pool.clone(), retention)
         });
         let leases = Leases::default();
         Supervisor::start({

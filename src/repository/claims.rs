@@ -68,25 +68,41 @@ pub async fn claim_due(
                 last_tick_by = $3
             WHERE $4::bigint IS NOT NULL AND running AND next_tick_at <= clock_timestamp()
             RETURNING 1
-        ), due AS (
-            SELECT id, phone_number,
-                   EXISTS (SELECT 1 FROM suppressions s WHERE s.phone_number = messages.phone_number)
-                       AS suppressed
-            FROM messages
+        ), taken_over AS (
+            -- Rows whose lease ended (their instance died) first, from the
+            -- index of rows in flight, read only up to the first lease
+            -- still running.
+            SELECT id, phone_number FROM messages
             WHERE ($4::bigint IS NULL OR EXISTS (SELECT 1 FROM turn))
-              AND status IN ('pending', 'sending') AND due_at <= now()
+              AND status = 'sending' AND due_at <= now()
+              AND (expires_at IS NULL OR expires_at > now())
+            ORDER BY due_at
+            LIMIT $1
+            FOR UPDATE SKIP LOCKED
+        ), pending AS (
+            -- Then pending rows, by lane and id.
+            SELECT id, phone_number FROM messages
+            WHERE ($4::bigint IS NULL OR EXISTS (SELECT 1 FROM turn))
+              AND status = 'pending' AND due_at <= now()
               AND (send_at IS NULL OR send_at <= now())
               AND (expires_at IS NULL OR expires_at > now())
             ORDER BY CASE WHEN promoted THEN 9 ELSE priority END DESC, id
-            LIMIT $1
+            LIMIT $1 - (SELECT count(*) FROM taken_over)
             FOR UPDATE SKIP LOCKED
+        ), due AS (
+            SELECT id, phone_number,
+                   EXISTS (SELECT 1 FROM suppressions s WHERE s.phone_number = d.phone_number)
+                       AS suppressed
+            FROM (SELECT * FROM taken_over UNION ALL SELECT * FROM pending) d
         ), suppressed AS (
             UPDATE messages m
             SET status = 'failed',
                 last_error = 'suppressed' || coalesce(': ' || nullif(s.reason, ''), ''),
+                due_at = now(),
                 claimed_by = $3
-            FROM due JOIN suppressions s USING (phone_number)
-            WHERE m.id = due.id AND due.suppressed
+            FROM suppressions s
+            WHERE m.id = ANY (ARRAY(SELECT id FROM due WHERE suppressed))
+              AND s.phone_number = m.phone_number
             RETURNING m.id, m.callback_url
         ), suppressed_events AS (
             INSERT INTO webhook_events (message_id, type, url)
@@ -94,15 +110,17 @@ pub async fn claim_due(
             WHERE coalesce(callback_url, $5) IS NOT NULL
             ORDER BY id
         )
+        -- The claimed rows are found by primary key (`= ANY`), not by a
+        -- join with `due`: a join is planned for `LIMIT $1` rows, which a
+        -- plan made for any limit guesses large, and then it read the whole
+        -- table into a hash for every claim.
         UPDATE messages m
         SET status = 'sending',
             attempts = m.attempts + 1,
             due_at = now() + $2 * interval '1 millisecond',
             claim_token = m.claim_token + 1,
             claimed_by = $3
-        FROM due
-        WHERE m.id = due.id
-          AND NOT due.suppressed
+        WHERE m.id = ANY (ARRAY(SELECT id FROM due WHERE NOT suppressed))
         RETURNING m.id, m.phone_number, m.content, m.attempts, m.claim_token, m.provider
         "#,
     )
@@ -137,13 +155,14 @@ pub async fn renew_leases(
             SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS h(id, claim_token)
         ), live AS (
             SELECT m.id FROM messages m JOIN held USING (id)
-            WHERE m.claim_token = held.claim_token AND m.status = 'sending'
+            -- (SELECT 'sending'), = ANY: see the outcome statement and
+            -- docs/database.md.
+            WHERE m.claim_token = held.claim_token AND m.status = (SELECT 'sending')
             FOR UPDATE OF m SKIP LOCKED
         ), renewed AS (
             UPDATE messages m
             SET due_at = now() + $3 * interval '1 millisecond'
-            FROM live
-            WHERE m.id = live.id
+            WHERE m.id = ANY (ARRAY(SELECT id FROM live))
         )
         SELECT held.id FROM held JOIN messages m USING (id)
         WHERE m.claim_token <> held.claim_token

@@ -10,12 +10,12 @@ use super::{bounded, millis};
 /// The most rows one promotion or one sweep changes.
 const BATCH: i64 = 1000;
 
-/// Promotes the oldest unfinished messages below the top priority that were
+/// Promotes the oldest pending messages below the top priority that were
 /// created `max_wait` ago or more, while a message of a priority above 0
 /// (not itself promoted) waits too: with every row at priority 0 nothing is
 /// promoted, and the order stays the id order of Part 1. Returns how many.
 ///
-/// Only the `BATCH` oldest unfinished rows, by id, are looked at: the scan
+/// Only the `BATCH` oldest pending rows, by id, are looked at: the scan
 /// is bounded however many rows wait (promoted rows go first, so the window
 /// moves on as they are sent). Rows another statement holds are skipped,
 /// never waited for.
@@ -24,7 +24,7 @@ pub async fn promote_waiting(pool: &PgPool, max_wait: Duration) -> Result<u64, s
         r#"
         WITH oldest AS (
             SELECT id, created_at, promoted, priority FROM messages
-            WHERE status IN ('pending', 'sending')
+            WHERE status = 'pending'
             ORDER BY id
             LIMIT $2
         ), candidates AS (
@@ -33,7 +33,7 @@ pub async fn promote_waiting(pool: &PgPool, max_wait: Duration) -> Result<u64, s
               AND o.created_at <= now() - $1 * interval '1 millisecond'
               AND EXISTS (
                   SELECT 1 FROM messages w
-                  WHERE w.status IN ('pending', 'sending') AND w.priority > 0 AND NOT w.promoted
+                  WHERE w.status = 'pending' AND w.priority > 0 AND NOT w.promoted
               )
             FOR UPDATE OF m SKIP LOCKED
         )
@@ -58,6 +58,7 @@ pub async fn expire_messages(pool: &PgPool, webhook_url: Option<&str>) -> Result
         WITH expired AS (
             UPDATE messages m
             SET status = 'failed',
+                due_at = now(),
                 last_error = 'expired at '
                     || to_char(m.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
                     || CASE WHEN m.status = 'sending'

@@ -62,12 +62,18 @@ pub struct MessageRow {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// When the oldest unfinished message was created.
+/// When the oldest unfinished message was created: the oldest pending one
+/// (the first of `messages_pending_by_id`) or one in flight (a few thousand
+/// at most, in `messages_sending_by_lease`).
 pub async fn oldest_pending(pool: &PgPool) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     let query = sqlx::query_scalar(
-        "SELECT created_at FROM messages WHERE status IN ('pending', 'sending') ORDER BY id LIMIT 1",
+        r#"
+        SELECT least(
+            (SELECT created_at FROM messages WHERE status = 'pending' ORDER BY id LIMIT 1),
+            (SELECT min(created_at) FROM messages WHERE status = 'sending'))
+        "#,
     )
-    .fetch_optional(pool);
+    .fetch_one(pool);
     bounded(query).await
 }
 

@@ -32,6 +32,7 @@ pub async fn suppress(
         ), failed AS (
             UPDATE messages m
             SET status = 'failed',
+                due_at = now(),
                 last_error = 'suppressed' || coalesce(': ' || nullif((SELECT reason FROM added), ''), '')
             WHERE m.phone_number = $1 AND m.status = 'pending'
             RETURNING m.id, m.callback_url

@@ -134,7 +134,9 @@ pub async fn record_event_outcomes(
             delivered_at = CASE WHEN o.status = 'delivered' THEN now() END
         FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[])
             AS o(id, claim_token, status, retry_ms, last_error)
-        WHERE e.id = o.id AND e.claim_token = o.claim_token AND e.status = 'sending'
+        -- 'sending' out of the planner's sight, as in the messages' outcome
+        -- statement (docs/database.md).
+        WHERE e.id = o.id AND e.claim_token = o.claim_token AND e.status = (SELECT 'sending')
         "#,
     )
     .bind(outcomes.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())

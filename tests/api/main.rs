@@ -27,6 +27,7 @@ mod providers;
 mod proxy;
 mod rate_limit;
 mod receipts;
+mod retention;
 mod scheduler;
 mod schema;
 mod sent_list;
