@@ -160,6 +160,9 @@ pub enum StartupError {
     Database(sqlx::Error),
     #[display("cannot apply the migrations: {_0}")]
     Migrate(sqlx::migrate::MigrateError),
+    #[display("MIGRATE_ON_START is false and migrations are pending ({_0}): run `message-dispatcher migrate` first")]
+    #[from(ignore)]
+    MigrationsPending(#[error(not(source))] String),
     #[display("REDIS_URL is not a valid Redis URL: {_0}")]
     RedisUrl(bb8_redis::redis::RedisError),
     #[display("cannot listen on HTTP_ADDR: {_0}")]

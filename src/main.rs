@@ -1,18 +1,30 @@
-//! The service: read the settings, start logging, build, run.
+//! The service's command line: read the command, then serve, migrate or
+//! check the configuration (src/cli.rs).
 
 use std::process::ExitCode;
 
+use clap::Parser;
+use message_dispatcher::cli::{self, Cli, Command, EXIT_CONFIG};
 use message_dispatcher::configuration::Settings;
 use message_dispatcher::startup::Application;
 use message_dispatcher::telemetry;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
+    match Cli::parse().command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Migrate { check } => cli::migrate(check).await,
+        Command::CheckConfig => cli::check_config(),
+    }
+}
+
+/// Reads the settings, starts logging, builds and runs until a signal.
+async fn serve() -> ExitCode {
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("{error}");
-            return ExitCode::from(2);
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
     telemetry::init(settings.log_format);

@@ -14,12 +14,14 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::configuration::{DispatchScope, Settings};
+use crate::configuration::{DatabaseSettings, DispatchScope, Settings};
 use crate::error::{ApiError, StartupError};
+use crate::migrations;
 use crate::pipeline::Pipeline;
 use crate::redis;
 use crate::repository;
 use crate::routes::{self, ApiDoc, AppState, Fallback};
+use crate::systemd;
 use crate::telemetry;
 
 /// The largest request body the API reads.
@@ -36,8 +38,8 @@ impl Application {
     /// Connects, migrates, starts the actors and binds the listener (port 0
     /// picks a free one).
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let pool = connect_postgres(&settings).await?;
-        sqlx::migrate!().run(&pool).await?;
+        let pool = connect_postgres(&settings.database).await?;
+        migrate_or_check(&pool, settings.database.migrate_on_start).await?;
         let redis = match &settings.redis.url {
             Some(url) => Some(redis::connect(url.expose())?),
             None => None,
@@ -102,10 +104,12 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let handle = self.server.handle();
         let mut server = actix_rt::spawn(self.server);
+        systemd::ready();
         tokio::select! {
             served = &mut server => return served.unwrap_or(Ok(())),
             () = shutdown => {}
         }
+        systemd::stopping();
         tracing::info!("shutting down: no new claims; waiting for in-flight sends");
         handle.stop(true).await;
         self.pipeline.drain().await;
@@ -140,11 +144,30 @@ fn app_state(
     }
 }
 
+/// Applies the pending migrations, or with `MIGRATE_ON_START=false` refuses
+/// to start while one is pending. Migrations a newer version applied are
+/// expected during a rolling upgrade (docs/operations.md#upgrades).
+async fn migrate_or_check(pool: &PgPool, migrate: bool) -> Result<(), StartupError> {
+    let status = match migrate {
+        true => migrations::apply(pool, &mut migrations::Logged).await?,
+        false => migrations::status(pool).await?,
+    };
+    if !migrate && !status.pending.is_empty() {
+        return Err(StartupError::MigrationsPending(status.pending_list()));
+    }
+    if !status.unknown.is_empty() {
+        tracing::warn!(
+            versions = ?status.unknown,
+            "the database has migrations this version does not know: a newer version applied them"
+        );
+    }
+    Ok(())
+}
+
 /// The pool, each connection with a server-side statement time-out, custom
 /// plans only and no JIT.
-async fn connect_postgres(settings: &Settings) -> Result<PgPool, StartupError> {
+pub async fn connect_postgres(settings: &DatabaseSettings) -> Result<PgPool, StartupError> {
     let options: PgConnectOptions = settings
-        .database
         .url
         .expose()
         .parse()

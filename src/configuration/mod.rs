@@ -15,6 +15,7 @@ mod webhook;
 
 pub use providers::{BreakerSettings, ProviderSettings, ProviderVariables};
 pub use validate::ConfigError;
+use validate::Mistakes;
 pub use values::{DispatchScope, LogFormat, Secret};
 pub use webhook::WebhookSettings;
 
@@ -61,6 +62,21 @@ pub struct DatabaseSettings {
     /// May hold a password, hence a secret.
     #[envconfig(from = "DATABASE_URL")]
     pub url: Secret,
+    /// Applies pending migrations at start; when false, the service refuses
+    /// to start while one is pending (`message-dispatcher migrate` applies
+    /// them).
+    #[envconfig(from = "MIGRATE_ON_START", default = "true")]
+    pub migrate_on_start: bool,
+}
+
+/// What `message-dispatcher migrate` reads: a deploy step that migrates
+/// needs no provider settings.
+#[derive(Envconfig)]
+pub struct MigrateSettings {
+    #[envconfig(nested)]
+    pub database: DatabaseSettings,
+    #[envconfig(from = "LOG_FORMAT", default = "json")]
+    pub log_format: LogFormat,
 }
 
 /// Redis, the optional delivery cache.
@@ -145,14 +161,22 @@ pub struct DispatchSettings {
 }
 
 impl Settings {
-    /// Reads and validates the process environment.
+    /// Reads and validates the process environment; the error lists every
+    /// mistake.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Variables::init_from_env()?.validated(&|name| std::env::var(name).ok())
+        let vars: HashMap<String, String> = std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+            .collect();
+        Self::from_map(&vars)
     }
 
     /// Reads and validates a map of variables, as tests do.
     pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        Variables::init_from_hashmap(vars)?.validated(&|name| vars.get(name).cloned())
+        let mut mistakes = Mistakes::default();
+        match Variables::read(vars, &mut mistakes) {
+            Some(variables) => variables.validated(mistakes, &|name| vars.get(name).cloned()),
+            None => Err(mistakes.into_error()),
+        }
     }
 
     /// The longest time-out of the providers.
@@ -289,6 +313,51 @@ mod tests {
             "configuration error: RETENTION_DAYS must be between 1 and 36500, got 0"
         );
         assert!(error_of(&[("RETENTION_DAYS", "a week")]).contains("RETENTION_DAYS"));
+    }
+
+    #[test]
+    fn every_mistake_is_listed_not_only_the_first() {
+        let mut map = vars(&[
+            ("DISPATCH_BATCH_SIZE", "two"),
+            ("LOG_FORMAT", "xml"),
+            ("MAX_ATTEMPTS", "0"),
+            ("WEBHOOK_TIMEOUT_MS", "0"),
+            ("API_KEY_PREVIOUS", "old"),
+        ]);
+        map.remove("DATABASE_URL");
+        map.remove("PROVIDER_URL");
+        let error = Settings::from_map(&map).unwrap_err();
+        let mistakes: Vec<&str> = error.mistakes().collect();
+        let named = [
+            "DATABASE_URL is required",
+            "DISPATCH_BATCH_SIZE has a malformed value",
+            "LOG_FORMAT has a malformed value",
+            "MAX_ATTEMPTS must be between",
+            "WEBHOOK_TIMEOUT_MS must be between",
+            "PROVIDER_URL or PROVIDERS_FILE is required",
+            "API_KEY_PREVIOUS is set without API_KEY",
+        ];
+        for start in named {
+            assert!(
+                mistakes.iter().any(|m| m.starts_with(start)),
+                "{start}: {mistakes:?}"
+            );
+        }
+        assert_eq!(mistakes.len(), named.len(), "{mistakes:?}");
+        let printed = error.to_string();
+        assert!(printed
+            .lines()
+            .all(|l| l.starts_with("configuration error: ")));
+        assert_eq!(printed.lines().count(), named.len());
+    }
+
+    #[test]
+    fn migrations_run_at_start_unless_told_not_to() {
+        let settings = Settings::from_map(&vars(&[])).unwrap();
+        assert!(settings.database.migrate_on_start);
+        let off = Settings::from_map(&vars(&[("MIGRATE_ON_START", "false")])).unwrap();
+        assert!(!off.database.migrate_on_start);
+        assert!(error_of(&[("MIGRATE_ON_START", "no")]).contains("true or false"));
     }
 
     #[test]

@@ -1,12 +1,33 @@
-//! The checks that turn read variables into settings, one clear line per
-//! mistake.
+//! The checks that turn read variables into settings: every mistake is
+//! found, one clear line each, not only the first.
+
+use std::collections::HashMap;
+
+use envconfig::Envconfig;
 
 use super::{Secret, Settings, Variables};
 
-/// Why the settings could not be read; the message names the variable.
-#[derive(Debug, derive_more::Display, derive_more::Error)]
-#[display("configuration error: {_0}")]
+/// Why the settings could not be read: one mistake per line, each naming
+/// its variable.
+#[derive(Debug, derive_more::Error)]
 pub struct ConfigError(#[error(not(source))] pub(super) String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (n, line) in self.0.lines().enumerate() {
+            let separator = if n == 0 { "" } else { "\n" };
+            write!(f, "{separator}configuration error: {line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    /// Each mistake, one per item.
+    pub fn mistakes(&self) -> impl Iterator<Item = &str> {
+        self.0.lines()
+    }
+}
 
 impl From<envconfig::Error> for ConfigError {
     fn from(error: envconfig::Error) -> Self {
@@ -25,22 +46,84 @@ impl From<envconfig::Error> for ConfigError {
 fn expected(name: &str) -> &'static str {
     match name {
         "HTTP_ADDR" => "expected host:port, such as 0.0.0.0:8080",
-        "DISPATCH_AUTOSTART" => "expected true or false",
+        "DISPATCH_AUTOSTART" | "MIGRATE_ON_START" => "expected true or false",
         "LOG_FORMAT" => "expected json or pretty",
         "DISPATCH_SCOPE" => "expected cluster or instance",
         _ => "expected a whole number",
     }
 }
 
+/// The mistakes found so far.
+#[derive(Default)]
+pub(super) struct Mistakes(Vec<String>);
+
+impl Mistakes {
+    pub(super) fn push(&mut self, mistake: impl Into<String>) {
+        self.0.push(mistake.into());
+    }
+
+    /// A mistake when `value` is outside `min..=max`.
+    pub(super) fn range(&mut self, name: &str, value: u64, min: u64, max: u64) {
+        if !(min..=max).contains(&value) {
+            self.push(format!(
+                "{name} must be between {min} and {max}, got {value}"
+            ));
+        }
+    }
+
+    /// The value of `result`, or its mistakes.
+    fn take<T>(&mut self, result: Result<T, ConfigError>) -> Option<T> {
+        result.map_err(|error| self.push(error.0)).ok()
+    }
+
+    fn into_result<T>(self, value: T) -> Result<T, ConfigError> {
+        match self.0.is_empty() {
+            true => Ok(value),
+            false => Err(self.into_error()),
+        }
+    }
+
+    pub(super) fn into_error(self) -> ConfigError {
+        ConfigError(self.0.join("\n"))
+    }
+}
+
 impl Variables {
-    /// The settings these variables make, or the first mistake; `env` reads
-    /// the variables a providers file names.
+    /// The variables of `vars`, each unreadable one told to `mistakes` and
+    /// read as if it were unset (a missing one as if empty), so that the
+    /// checks after it still run.
+    pub(super) fn read(vars: &HashMap<String, String>, mistakes: &mut Mistakes) -> Option<Self> {
+        let mut vars = vars.clone();
+        let mut told = Vec::new();
+        loop {
+            let error = match Variables::init_from_hashmap(&vars) {
+                Ok(variables) => return Some(variables),
+                Err(error) => error,
+            };
+            let (envconfig::Error::EnvVarMissing { name } | envconfig::Error::ParseError { name }) =
+                error;
+            if told.contains(&name) {
+                return None;
+            }
+            told.push(name);
+            match error {
+                envconfig::Error::EnvVarMissing { .. } => vars.insert(name.into(), String::new()),
+                envconfig::Error::ParseError { .. } => vars.remove(name),
+            };
+            mistakes.push(ConfigError::from(error).0);
+        }
+    }
+
+    /// The settings these variables make, or every mistake; `env` reads the
+    /// variables a providers file names.
     pub(super) fn validated(
         self,
+        mut mistakes: Mistakes,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Settings, ConfigError> {
-        self.check_ranges()?;
-        let providers = self.provider.providers(env)?;
+        self.check_ranges(&mut mistakes);
+        self.webhook.check(&mut mistakes);
+        let providers = mistakes.take(self.provider.providers(env));
         let Variables {
             database,
             redis,
@@ -50,99 +133,64 @@ impl Variables {
             log_format,
             ..
         } = self;
-        Settings {
+        let mut settings = Settings {
             database,
             redis,
             http,
-            providers,
+            providers: providers.unwrap_or_default(),
             dispatch,
             webhook,
             log_format,
+        };
+        settings.check(&mut mistakes);
+        mistakes.into_result(settings)
+    }
+
+    fn check_ranges(&self, mistakes: &mut Mistakes) {
+        let dispatch = &self.dispatch;
+        let timeout = self.provider.timeout_ms;
+        mistakes.range("PROVIDER_TIMEOUT_MS", timeout, 1, 3_600_000);
+        mistakes.range(
+            "DISPATCH_BATCH_SIZE",
+            dispatch.batch_size.into(),
+            1,
+            100_000,
+        );
+        mistakes.range("DISPATCH_INTERVAL_MS", dispatch.interval_ms, 1, 86_400_000);
+        mistakes.range(
+            "SENDER_POOL_SIZE",
+            dispatch.sender_pool_size.into(),
+            1,
+            1024,
+        );
+        let concurrency = dispatch.sender_concurrency.into();
+        mistakes.range("SENDER_CONCURRENCY", concurrency, 1, 10_000);
+        mistakes.range("MAX_ATTEMPTS", dispatch.max_attempts.into(), 1, 1000);
+        mistakes.range("RETRY_BASE_MS", dispatch.retry_base_ms, 1, 86_400_000);
+        mistakes.range("LEASE_MS", dispatch.lease_ms, 1, 86_400_000);
+        let max_wait = dispatch.priority_max_wait_ms;
+        mistakes.range("PRIORITY_MAX_WAIT_MS", max_wait, 1, 604_800_000);
+        mistakes.range("CACHE_TTL_SECS", self.redis.ttl_secs, 1, 31_536_000);
+        if let Some(days) = dispatch.retention_days {
+            mistakes.range("RETENTION_DAYS", days.into(), 1, 36_500);
         }
-        .validated()
     }
 }
 
 impl Settings {
-    fn validated(mut self) -> Result<Self, ConfigError> {
-        self.check_api_keys()?;
-        self.webhook.check()?;
+    /// The checks across variables; a missing `INSTANCE_ID` is made here.
+    fn check(&mut self, mistakes: &mut Mistakes) {
+        let has = |key: &Option<Secret>| key.as_ref().is_some_and(|k| !k.expose().is_empty());
+        if has(&self.http.api_key_previous) && !has(&self.http.api_key) {
+            mistakes.push("API_KEY_PREVIOUS is set without API_KEY: set the new key in API_KEY");
+        }
         match &self.dispatch.instance_id {
-            Some(id) if id.trim().is_empty() => {
-                return Err(ConfigError("INSTANCE_ID must not be empty".into()))
-            }
+            Some(id) if id.trim().is_empty() => mistakes.push("INSTANCE_ID must not be empty"),
             Some(_) => {}
             None => {
                 let host = gethostname::gethostname().to_string_lossy().into_owned();
                 self.dispatch.instance_id = Some(format!("{host}-{}", std::process::id()));
             }
-        }
-        Ok(self)
-    }
-
-    fn check_api_keys(&self) -> Result<(), ConfigError> {
-        let has = |key: &Option<Secret>| key.as_ref().is_some_and(|k| !k.expose().is_empty());
-        if has(&self.http.api_key_previous) && !has(&self.http.api_key) {
-            return Err(ConfigError(
-                "API_KEY_PREVIOUS is set without API_KEY: set the new key in API_KEY".into(),
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl Variables {
-    fn check_ranges(&self) -> Result<(), ConfigError> {
-        let dispatch = &self.dispatch;
-        let ranges: [(&str, u64, u64, u64); 10] = [
-            (
-                "PROVIDER_TIMEOUT_MS",
-                self.provider.timeout_ms,
-                1,
-                3_600_000,
-            ),
-            (
-                "DISPATCH_BATCH_SIZE",
-                dispatch.batch_size.into(),
-                1,
-                100_000,
-            ),
-            ("DISPATCH_INTERVAL_MS", dispatch.interval_ms, 1, 86_400_000),
-            (
-                "SENDER_POOL_SIZE",
-                dispatch.sender_pool_size.into(),
-                1,
-                1024,
-            ),
-            (
-                "SENDER_CONCURRENCY",
-                dispatch.sender_concurrency.into(),
-                1,
-                10_000,
-            ),
-            ("MAX_ATTEMPTS", dispatch.max_attempts.into(), 1, 1000),
-            ("RETRY_BASE_MS", dispatch.retry_base_ms, 1, 86_400_000),
-            ("LEASE_MS", dispatch.lease_ms, 1, 86_400_000),
-            (
-                "PRIORITY_MAX_WAIT_MS",
-                dispatch.priority_max_wait_ms,
-                1,
-                604_800_000,
-            ),
-            ("CACHE_TTL_SECS", self.redis.ttl_secs, 1, 31_536_000),
-        ];
-        let retention = dispatch
-            .retention_days
-            .map(|days| ("RETENTION_DAYS", u64::from(days), 1, 36_500));
-        match ranges
-            .into_iter()
-            .chain(retention)
-            .find(|(_, value, min, max)| !(min..=max).contains(&value))
-        {
-            Some((name, value, min, max)) => Err(ConfigError(format!(
-                "{name} must be between {min} and {max}, got {value}"
-            ))),
-            None => Ok(()),
         }
     }
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use envconfig::Envconfig;
 
-use super::{ConfigError, Secret};
+use super::validate::Mistakes;
+use super::Secret;
 use crate::domain::CallbackUrl;
 use crate::webhook::SigningKey;
 
@@ -72,40 +73,22 @@ impl WebhookSettings {
         }
     }
 
-    /// One line per mistake, the first one found.
-    pub(super) fn check(&self) -> Result<(), ConfigError> {
-        if let Some(url) = self.url() {
-            CallbackUrl::parse(url, &[]).map_err(|_| {
-                ConfigError("WEBHOOK_URL must be an http:// or https:// URL with a host".into())
-            })?;
+    /// Tells `mistakes` of each of its own.
+    pub(super) fn check(&self, mistakes: &mut Mistakes) {
+        if self
+            .url()
+            .is_some_and(|url| CallbackUrl::parse(url, &[]).is_err())
+        {
+            mistakes.push("WEBHOOK_URL must be an http:// or https:// URL with a host");
         }
         if let Some(secret) = self.secret.as_ref().filter(|s| !s.expose().is_empty()) {
-            SigningKey::parse(secret.expose())
-                .map_err(|reason| ConfigError(format!("WEBHOOK_SECRET {reason}")))?;
-        }
-        let ranges = [
-            (
-                "WEBHOOK_MAX_ATTEMPTS",
-                u64::from(self.max_attempts),
-                1,
-                1000,
-            ),
-            ("WEBHOOK_TIMEOUT_MS", self.timeout_ms, 1, 600_000),
-            ("WEBHOOK_RETRY_BASE_MS", self.retry_base_ms, 1, 3_600_000),
-            (
-                "WEBHOOK_CONCURRENCY",
-                u64::from(self.concurrency),
-                1,
-                10_000,
-            ),
-        ];
-        for (name, value, min, max) in ranges {
-            if !(min..=max).contains(&value) {
-                return Err(ConfigError(format!(
-                    "{name} must be between {min} and {max}, got {value}"
-                )));
+            if let Err(reason) = SigningKey::parse(secret.expose()) {
+                mistakes.push(format!("WEBHOOK_SECRET {reason}"));
             }
         }
-        Ok(())
+        mistakes.range("WEBHOOK_MAX_ATTEMPTS", self.max_attempts.into(), 1, 1000);
+        mistakes.range("WEBHOOK_TIMEOUT_MS", self.timeout_ms, 1, 600_000);
+        mistakes.range("WEBHOOK_RETRY_BASE_MS", self.retry_base_ms, 1, 3_600_000);
+        mistakes.range("WEBHOOK_CONCURRENCY", self.concurrency.into(), 1, 10_000);
     }
 }

@@ -125,6 +125,13 @@ impl FetcherActor {
                 metrics::histogram!("dispatcher_claim_batch_size").record(messages.len() as f64);
                 let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
                 tracing::info!(claimed = messages.len(), ids = ?ids, "claimed a batch");
+                #[cfg(feature = "fault-injection")]
+                if messages.iter().any(|m| m.content == super::WEDGE_PIPELINE) {
+                    // The thread of the scheduler and the fetcher, blocked.
+                    loop {
+                        std::thread::park();
+                    }
+                }
                 self.dispatch(messages, slots);
                 "claimed"
             }

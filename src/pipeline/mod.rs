@@ -72,6 +72,11 @@ pub use webhooks::{RenderMessage, WebhookActor};
 #[cfg(feature = "fault-injection")]
 pub const PANIC_IN_SENDER: &str = "panic in sender";
 
+/// Test builds only: a claimed message with this content blocks the thread
+/// the scheduler and the fetcher run on, for good: a wedged pipeline.
+#[cfg(feature = "fault-injection")]
+pub const WEDGE_PIPELINE: &str = "wedge the pipeline";
+
 /// A panic caught in a handler's future.
 #[derive(Debug)]
 pub struct Panicked;

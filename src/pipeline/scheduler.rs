@@ -96,6 +96,9 @@ impl SchedulerActor {
     }
 
     fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        // The supervisor's watchdog hears of this thread, not of the
+        // database: an outage is readiness's business, not a restart's.
+        crate::systemd::alive();
         let beat = self.heartbeat.beat(self.pace.scope());
         ctx.spawn(
             beat.into_actor(self)

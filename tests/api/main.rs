@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cache;
+mod cli;
 mod cluster;
 mod config_docs;
 mod crash;
@@ -33,5 +34,6 @@ mod schema;
 mod sent_list;
 mod shutdown;
 mod soak;
+mod supervisor;
 mod suppressions;
 mod webhooks;
