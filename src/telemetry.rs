@@ -132,7 +132,7 @@ const COUNTERS: [(&str, &str); 17] = [
 ];
 
 /// Every gauge.
-const GAUGES: [(&str, &str); 7] = [
+const GAUGES: [(&str, &str); 11] = [
     (
         "dispatcher_provider_breaker_state",
         "A provider's circuit breaker on this instance: 0 closed, 1 half-open, 2 open.",
@@ -144,6 +144,22 @@ const GAUGES: [(&str, &str); 7] = [
     (
         "dispatcher_queue_depth",
         "Rows by status, read at scrape time.",
+    ),
+    (
+        "dispatcher_queue_oldest_due_age_seconds",
+        "How long the first due pending message, in the claim's order, has been due; 0 when none is. Read at scrape time.",
+    ),
+    (
+        "dispatcher_postgres_up",
+        "1 when PostgreSQL answered the scrape's queries, 0 when it did not.",
+    ),
+    (
+        "dispatcher_last_tick_timestamp_seconds",
+        "Unix time at which the fetcher last took a tick from the scheduler.",
+    ),
+    (
+        "dispatcher_tick_interval_seconds",
+        "DISPATCH_INTERVAL_MS, in seconds: the time between ticks.",
     ),
     (
         "dispatcher_receipts_kept",

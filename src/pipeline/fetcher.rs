@@ -190,6 +190,8 @@ impl Handler<Tick> for FetcherActor {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, tick: Tick, _: &mut Self::Context) -> Self::Result {
+        let now = std::time::UNIX_EPOCH.elapsed().unwrap_or_default();
+        metrics::gauge!("dispatcher_last_tick_timestamp_seconds").set(now.as_secs_f64());
         let Some((free, slots)) = self.free_slots(&tick.span) else {
             metrics::counter!("dispatcher_ticks_total", "result" => "skipped").increment(1);
             return AtomicResponse::new(Box::pin(fut::ready(())));

@@ -207,6 +207,7 @@ fn start_scheduler(
     let dispatch = &settings.dispatch;
     let (fetcher, pool) = (fetcher.clone(), pool.clone());
     let (scope, interval) = (dispatch.scope, dispatch.interval());
+    metrics::gauge!("dispatcher_tick_interval_seconds").set(interval.as_secs_f64());
     let instance_id = dispatch.instance_id().to_owned();
     Supervisor::start(move |_| {
         let pace: Box<dyn Pace> = match scope {

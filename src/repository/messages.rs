@@ -77,6 +77,22 @@ pub async fn oldest_pending(pool: &PgPool) -> Result<Option<DateTime<Utc>>, sqlx
     bounded(query).await
 }
 
+/// How long, in seconds, the first due pending message (by id, the claim's
+/// order) has been due; 0 when none is. The walk is the claim's: along
+/// `messages_pending_by_id`, past the rows not due yet.
+pub async fn oldest_due_wait(pool: &PgPool) -> Result<f64, sqlx::Error> {
+    let query = sqlx::query_scalar(
+        r#"
+        SELECT coalesce((
+            SELECT extract(epoch FROM now() - due_at)::float8 FROM messages
+            WHERE status = 'pending' AND due_at <= now()
+            ORDER BY id LIMIT 1), 0)
+        "#,
+    )
+    .fetch_one(pool);
+    bounded(query).await
+}
+
 /// Puts a failed message back to pending, due now, with its attempts reset;
 /// `None` when there is no failed message with this id.
 pub async fn retry_failed(pool: &PgPool, id: i64) -> Result<Option<MessageRow>, sqlx::Error> {

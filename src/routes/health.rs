@@ -59,18 +59,31 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 )]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    // The queue depth, the kept receipts and the outbox are read at scrape time,
-    // together, bounded like readiness.
-    let (counts, kept, outbox) = futures_util::join!(
-        deadline::within(PING_TIMEOUT, repository::count_by_status(&state.pool)),
-        deadline::within(PING_TIMEOUT, repository::kept_receipts(&state.pool)),
-        deadline::within(PING_TIMEOUT, repository::outbox_stats(&state.pool)),
+    read_gauges(&state.pool).await;
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+/// The gauges read from PostgreSQL at scrape time, together, bounded like
+/// readiness; `dispatcher_postgres_up` says whether they could be.
+async fn read_gauges(pool: &sqlx::PgPool) {
+    let (counts, kept, outbox, wait) = futures_util::join!(
+        deadline::within(PING_TIMEOUT, repository::count_by_status(pool)),
+        deadline::within(PING_TIMEOUT, repository::kept_receipts(pool)),
+        deadline::within(PING_TIMEOUT, repository::outbox_stats(pool)),
+        deadline::within(PING_TIMEOUT, repository::oldest_due_wait(pool)),
     );
+    let up = if counts.is_ok() { 1.0 } else { 0.0 };
+    ::metrics::gauge!("dispatcher_postgres_up").set(up);
     if let Ok(counts) = counts {
         for status in MessageStatus::ALL {
             ::metrics::gauge!("dispatcher_queue_depth", "status" => status.as_str())
                 .set(counts.of(status) as f64);
         }
+    }
+    if let Ok(wait) = wait {
+        ::metrics::gauge!("dispatcher_queue_oldest_due_age_seconds").set(wait);
     }
     if let Ok(kept) = kept {
         ::metrics::gauge!("dispatcher_receipts_kept").set(kept as f64);
@@ -81,7 +94,4 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             .set(outbox.oldest_age_secs);
         ::metrics::gauge!("dispatcher_webhook_events_dead").set(outbox.dead as f64);
     }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
 }

@@ -23,6 +23,7 @@ mod panics;
 mod plans;
 mod priority;
 mod process;
+mod prometheus;
 mod provider_faults;
 mod providers;
 mod proxy;
