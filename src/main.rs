@@ -1,11 +1,12 @@
-//! The service's command line: read the command, then serve, migrate or
-//! check the configuration (src/cli.rs).
+//! The service's command line: read the command, then serve, migrate,
+//! purge or check the configuration (src/cli/).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use message_dispatcher::cli::{self, Cli, Command, EXIT_CONFIG};
+use message_dispatcher::cli::{self, Cli, Command, EXIT_CONFIG, EXIT_PENDING};
 use message_dispatcher::configuration::Settings;
+use message_dispatcher::error::StartupError;
 use message_dispatcher::startup::Application;
 use message_dispatcher::telemetry;
 
@@ -14,6 +15,7 @@ async fn main() -> ExitCode {
     match Cli::parse().command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
         Command::Migrate { check } => cli::migrate(check).await,
+        Command::Purge { older_than_days } => cli::purge(older_than_days).await,
         Command::CheckConfig => cli::check_config(),
     }
 }
@@ -32,7 +34,10 @@ async fn serve() -> ExitCode {
         Ok(application) => application,
         Err(error) => {
             tracing::error!(error = %error, "could not start");
-            return ExitCode::FAILURE;
+            return match error {
+                StartupError::MigrationsPending(_) => ExitCode::from(EXIT_PENDING),
+                _ => ExitCode::FAILURE,
+            };
         }
     };
     match application.run_until_stopped().await {

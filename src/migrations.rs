@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use sqlx::migrate::{AppliedMigration, Migrate, MigrateError, Migration, Migrator};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 
 /// The migrations of this binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -48,13 +48,23 @@ pub async fn status(pool: &PgPool) -> Result<Status, MigrateError> {
 
 /// Applies the pending migrations under sqlx's advisory lock, so that
 /// instances starting together apply each migration once; each migration
-/// runs in a transaction of its own.
+/// runs in a transaction of its own. The connection has no statement
+/// time-out (waiting for the lock, or building an index, may take longer
+/// than the pool's) and is closed afterwards, never returned to the pool.
 pub async fn apply(pool: &PgPool, progress: &mut dyn Progress) -> Result<Status, MigrateError> {
-    let mut conn = pool.acquire().await?;
+    let mut conn = pool.acquire().await?.detach();
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut conn)
+        .await?;
     conn.lock().await?;
     let applied = apply_locked(&mut conn, progress).await;
-    conn.unlock().await?;
-    applied
+    // The lock dies with the session anyway: the migration's error comes
+    // first.
+    let unlocked = conn.unlock().await;
+    let _ = conn.close().await;
+    let status = applied?;
+    unlocked?;
+    Ok(status)
 }
 
 async fn apply_locked(

@@ -131,6 +131,15 @@ const COUNTERS: [(&str, &str); 17] = [
     ),
 ];
 
+/// The counters that always carry labels.
+const LABELLED: [&str; 5] = [
+    "dispatcher_provider_breaker_transitions_total",
+    "dispatcher_ticks_total",
+    "dispatcher_lease_renewals_total",
+    "dispatcher_receipts_total",
+    "dispatcher_webhook_deliveries_total",
+];
+
 /// Every gauge.
 const GAUGES: [(&str, &str); 11] = [
     (
@@ -147,7 +156,7 @@ const GAUGES: [(&str, &str); 11] = [
     ),
     (
         "dispatcher_queue_oldest_due_age_seconds",
-        "How long the first due pending message, in the claim's order, has been due; 0 when none is. Read at scrape time.",
+        "How long the due pending message with the lowest id has been due; 0 when none is. Read at scrape time.",
     ),
     (
         "dispatcher_postgres_up",
@@ -195,6 +204,12 @@ fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     for (name, help) in COUNTERS {
         describe_counter!(name, help);
+        // At 0 from the start, so that a rate or a ratio over it (the
+        // failure ratio when nothing was sent yet) exists before its first
+        // event; labelled counters appear with their labels.
+        if !LABELLED.contains(&name) {
+            metrics::counter!(name).increment(0);
+        }
     }
     for (name, help) in GAUGES {
         describe_gauge!(name, help);

@@ -16,7 +16,7 @@ mod webhook;
 pub use providers::{BreakerSettings, ProviderSettings, ProviderVariables};
 pub use validate::ConfigError;
 use validate::Mistakes;
-pub use values::{DispatchScope, LogFormat, Secret};
+pub use values::{redacted_url, DispatchScope, LogFormat, Secret};
 pub use webhook::WebhookSettings;
 
 /// The shortest lease the service keeps: renewed every third of it, a lease
@@ -57,10 +57,11 @@ struct Variables {
 }
 
 /// PostgreSQL.
-#[derive(Envconfig, Debug, Clone)]
+#[derive(Envconfig, derive_more::Debug, Clone)]
 pub struct DatabaseSettings {
-    /// May hold a password, hence a secret.
+    /// May hold a password, hence a secret; printed without it.
     #[envconfig(from = "DATABASE_URL")]
+    #[debug("{:?}", redacted_url(url.expose()))]
     pub url: Secret,
     /// Applies pending migrations at start; when false, the service refuses
     /// to start while one is pending (`message-dispatcher migrate` applies
@@ -69,10 +70,10 @@ pub struct DatabaseSettings {
     pub migrate_on_start: bool,
 }
 
-/// What `message-dispatcher migrate` reads: a deploy step that migrates
+/// What the one-off commands (`migrate`, `purge`) read: a deploy step
 /// needs no provider settings.
 #[derive(Envconfig)]
-pub struct MigrateSettings {
+pub struct ToolSettings {
     #[envconfig(nested)]
     pub database: DatabaseSettings,
     #[envconfig(from = "LOG_FORMAT", default = "json")]
@@ -80,10 +81,11 @@ pub struct MigrateSettings {
 }
 
 /// Redis, the optional delivery cache.
-#[derive(Envconfig, Debug, Clone)]
+#[derive(Envconfig, derive_more::Debug, Clone)]
 pub struct RedisSettings {
-    /// Unset disables the cache.
+    /// Unset disables the cache; printed without its password.
     #[envconfig(from = "REDIS_URL")]
+    #[debug("{:?}", url.as_ref().map(|url| redacted_url(url.expose())))]
     pub url: Option<Secret>,
     /// How long `message:<id>` lives in Redis.
     #[envconfig(from = "CACHE_TTL_SECS", default = "604800")]

@@ -10,14 +10,15 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::Uri;
 use envconfig::Envconfig;
 
-use super::{ConfigError, Secret};
+use super::{redacted_url, ConfigError, Secret};
 
 mod file;
 
 /// The variables of the single provider, and the file of several.
-#[derive(Envconfig, Debug, Clone)]
+#[derive(Envconfig, derive_more::Debug, Clone)]
 pub struct ProviderVariables {
     #[envconfig(from = "PROVIDER_URL")]
+    #[debug("{:?}", url.as_deref().map(redacted_url))]
     pub url: Option<String>,
     /// Also the default `auth_header` of the file's providers.
     #[envconfig(from = "PROVIDER_AUTH_HEADER", default = "x-ins-auth-key")]
@@ -32,10 +33,11 @@ pub struct ProviderVariables {
 }
 
 /// One provider, validated.
-#[derive(Debug, Clone)]
+#[derive(derive_more::Debug, Clone)]
 pub struct ProviderSettings {
     /// `[a-z0-9_-]+`, unique; `default` for `PROVIDER_URL`.
     pub name: String,
+    #[debug("{:?}", redacted_url(url))]
     pub url: String,
     pub auth_header: String,
     pub auth_key: Option<Secret>,

@@ -34,6 +34,26 @@ impl FromStr for Secret {
     }
 }
 
+/// `url` with its password and its query, either of which may hold a
+/// credential, redacted: for the Debug print of settings.
+pub fn redacted_url(url: &str) -> String {
+    let (url, query) = match url.split_once('?') {
+        Some((url, _)) => (url, "?[redacted]"),
+        None => (url, ""),
+    };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return format!("{url}{query}");
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:[redacted]@{host}{path}{query}")
+        }
+        None => format!("{url}{query}"),
+    }
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -82,6 +102,31 @@ impl FromStr for DispatchScope {
             "cluster" => Ok(DispatchScope::Cluster),
             "instance" => Ok(DispatchScope::Instance),
             _ => Err(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_url;
+
+    #[test]
+    fn a_url_loses_its_password_and_query_and_keeps_the_rest() {
+        let cases = [
+            (
+                "https://sms.example.com/send",
+                "https://sms.example.com/send",
+            ),
+            (
+                "https://user:pa55@sms.example.com:8443/send?token=t0k",
+                "https://user:[redacted]@sms.example.com:8443/send?[redacted]",
+            ),
+            ("http://key@10.0.0.1/x", "http://key:[redacted]@10.0.0.1/x"),
+            ("http://h/p?a=1", "http://h/p?[redacted]"),
+            ("not a url", "not a url"),
+        ];
+        for (url, printed) in cases {
+            assert_eq!(redacted_url(url), printed, "{url}");
         }
     }
 }

@@ -6,16 +6,17 @@ use std::time::Duration;
 use envconfig::Envconfig;
 
 use super::validate::Mistakes;
-use super::Secret;
+use super::{redacted_url, Secret};
 use crate::domain::CallbackUrl;
 use crate::webhook::SigningKey;
 
 /// `WEBHOOK_*`.
-#[derive(Envconfig, Debug, Clone)]
+#[derive(Envconfig, derive_more::Debug, Clone)]
 pub struct WebhookSettings {
     /// Where events go for messages without a `callback_url`; unset: only
     /// messages with one get events.
     #[envconfig(from = "WEBHOOK_URL")]
+    #[debug("{:?}", url.as_deref().map(redacted_url))]
     pub url: Option<String>,
     /// `whsec_<base64>`: signs every event; unset sends them unsigned.
     #[envconfig(from = "WEBHOOK_SECRET")]

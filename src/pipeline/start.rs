@@ -208,6 +208,9 @@ fn start_scheduler(
     let (fetcher, pool) = (fetcher.clone(), pool.clone());
     let (scope, interval) = (dispatch.scope, dispatch.interval());
     metrics::gauge!("dispatcher_tick_interval_seconds").set(interval.as_secs_f64());
+    // A pipeline wedged before its first tick is overdue from its start.
+    let now = std::time::UNIX_EPOCH.elapsed().unwrap_or_default();
+    metrics::gauge!("dispatcher_last_tick_timestamp_seconds").set(now.as_secs_f64());
     let instance_id = dispatch.instance_id().to_owned();
     Supervisor::start(move |_| {
         let pace: Box<dyn Pace> = match scope {

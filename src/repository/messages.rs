@@ -77,9 +77,11 @@ pub async fn oldest_pending(pool: &PgPool) -> Result<Option<DateTime<Utc>>, sqlx
     bounded(query).await
 }
 
-/// How long, in seconds, the first due pending message (by id, the claim's
-/// order) has been due; 0 when none is. The walk is the claim's: along
-/// `messages_pending_by_id`, past the rows not due yet.
+/// How long, in seconds, the due pending message with the lowest id has
+/// been due; 0 when none is. It walks `messages_pending_by_id` past the
+/// rows not due yet, as a claim does; the longest wait would need a sort of
+/// every due row at each scrape. Within a priority the claim takes the
+/// lowest id first, so this is the wait of the next message of its lane.
 pub async fn oldest_due_wait(pool: &PgPool) -> Result<f64, sqlx::Error> {
     let query = sqlx::query_scalar(
         r#"

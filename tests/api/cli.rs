@@ -7,6 +7,7 @@ use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 
 use crate::helpers::create_database;
+use crate::retention::finished;
 
 /// The binary with `args` and only `vars` in its environment.
 fn run(args: &[&str], vars: &[(&str, &str)]) -> Output {
@@ -77,6 +78,34 @@ async fn migrate_check_lists_what_is_pending_and_migrate_applies_it_once() {
 }
 
 #[tokio::test]
+async fn migrations_started_together_are_each_applied_once() {
+    let url = create_database().await;
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_message-dispatcher"))
+                .arg("migrate")
+                .env_clear()
+                .env("DATABASE_URL", &url)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut applied = 0;
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(code(&output), 0, "{}", text(&output));
+        applied += text(&output)
+            .matches(r#""message":"migration applied""#)
+            .count();
+    }
+    // The advisory lock: whichever process came first applied them all.
+    assert_eq!(applied, migration_count());
+    assert_eq!(applied_versions(&url).await.len(), migration_count());
+}
+
+#[tokio::test]
 async fn migrate_needs_only_the_database_and_fails_clearly_without_it() {
     let missing = run(&["migrate"], &[]);
     assert_eq!(code(&missing), 2);
@@ -87,6 +116,9 @@ async fn migrate_needs_only_the_database_and_fails_clearly_without_it() {
     );
     assert_eq!(code(&unreachable), 1, "{}", text(&unreachable));
     assert!(text(&unreachable).contains("migrate failed"));
+    let purge = run(&["purge", "--older-than-days", "30"], &[]);
+    assert_eq!(code(&purge), 2);
+    assert!(text(&purge).contains("DATABASE_URL is required but not set"));
 }
 
 #[tokio::test]
@@ -99,7 +131,7 @@ async fn a_service_told_not_to_migrate_refuses_a_database_with_pending_migration
         ("MIGRATE_ON_START", "false"),
     ];
     let refused = run(&[], &env);
-    assert_eq!(code(&refused), 1, "{}", text(&refused));
+    assert_eq!(code(&refused), 3, "{}", text(&refused));
     assert!(text(&refused).contains("MIGRATE_ON_START is false and migrations are pending"));
     assert!(text(&refused).contains("run `message-dispatcher migrate` first"));
     let mut db = PgConnection::connect(&url).await.unwrap();
@@ -110,6 +142,42 @@ async fn a_service_told_not_to_migrate_refuses_a_database_with_pending_migration
     .await
     .unwrap();
     assert_eq!(tables, 0, "the service migrated although told not to");
+}
+
+#[tokio::test]
+async fn purge_deletes_the_finished_messages_past_the_age_and_nothing_else() {
+    let url = create_database().await;
+    let env = [("DATABASE_URL", url.as_str())];
+    assert_eq!(code(&run(&["migrate"], &env)), 0);
+    let db = sqlx::PgPool::connect(&url).await.unwrap();
+    for (status, days_ago) in [
+        ("sent", 40),
+        ("failed", 31),
+        ("sent", 29),
+        ("failed", 2),
+        ("pending", 90),
+    ] {
+        finished(&db, status, days_ago).await;
+    }
+
+    let purge = run(&["purge", "--older-than-days", "30"], &env);
+    assert_eq!(code(&purge), 0, "{}", text(&purge));
+    let done: Value = String::from_utf8_lossy(&purge.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("a JSON log line"))
+        .find(|line| line["message"] == "purge done")
+        .expect("purge done logged");
+    assert_eq!(done["deleted"], 2);
+    let left: Vec<(String, String)> =
+        sqlx::query_as("SELECT status::text, content FROM messages ORDER BY id")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    let statuses: Vec<&str> = left.iter().map(|(status, _)| status.as_str()).collect();
+    assert_eq!(statuses, ["sent", "failed", "pending"]);
+
+    let refused = run(&["purge", "--older-than-days", "0"], &env);
+    assert_eq!(code(&refused), 2, "{}", text(&refused));
 }
 
 #[test]
@@ -147,7 +215,11 @@ fn check_config_prints_the_effective_settings_without_secrets() {
         &["check-config"],
         &[
             ("DATABASE_URL", "postgres://app:db-password-1@db/app"),
-            ("PROVIDER_URL", "http://provider/send"),
+            ("PROVIDER_URL", "http://provider/send?token=url-token-1"),
+            (
+                "WEBHOOK_URL",
+                "https://hooks.example.com/sms?sig=hook-token-1",
+            ),
             ("PROVIDER_AUTH_KEY", "provider-key-1"),
             ("API_KEY", "api-key-1"),
             ("DISPATCH_BATCH_SIZE", "7"),
@@ -156,9 +228,22 @@ fn check_config_prints_the_effective_settings_without_secrets() {
     assert_eq!(code(&output), 0, "{}", text(&output));
     let printed = text(&output);
     assert!(printed.contains("batch_size: 7"), "{printed}");
-    assert!(printed.contains("http://provider/send"), "{printed}");
+    assert!(
+        printed.contains("http://provider/send?[redacted]"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("https://hooks.example.com/sms?[redacted]"),
+        "{printed}"
+    );
     assert!(printed.contains("migrate_on_start: true"), "{printed}");
-    for secret in ["db-password-1", "provider-key-1", "api-key-1"] {
+    for secret in [
+        "db-password-1",
+        "provider-key-1",
+        "api-key-1",
+        "url-token-1",
+        "hook-token-1",
+    ] {
         assert!(!printed.contains(secret), "{secret} printed: {printed}");
     }
     assert!(printed.contains("[redacted]"));
@@ -172,7 +257,7 @@ fn version_names_the_commit_and_help_names_every_command() {
     assert!(version.starts_with(concat!("message-dispatcher ", env!("CARGO_PKG_VERSION"))));
     assert!(version.contains("(commit "), "{version}");
     let help = text(&run(&["--help"], &[]));
-    for command in ["serve", "migrate", "check-config"] {
+    for command in ["serve", "migrate", "purge", "check-config"] {
         assert!(help.contains(command), "{command}: {help}");
     }
     let migrate = text(&run(&["migrate", "--help"], &[]));

@@ -93,6 +93,12 @@ async fn promtool_finds_nothing_to_lint_in_the_metrics_text() {
     let (service, _provider) = service_that_sent(3).await;
     let text = service.get_text("/metrics").await;
     assert!(text.contains("dispatcher_messages_sent_total 3"), "{text}");
+    // Counters exist at 0 before their first event: a failure ratio has a
+    // denominator, a rate a series.
+    assert!(
+        text.contains("dispatcher_messages_failed_total 0"),
+        "{text}"
+    );
     let (ok, printed) = promtool(&["check", "metrics"], Some(&text)).unwrap();
     assert!(ok && printed.trim().is_empty(), "{printed}");
 }

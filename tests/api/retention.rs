@@ -10,7 +10,7 @@ use crate::helpers::{counted_by_status, eventually, spawn_app, spawn_app_with, A
 
 /// Inserts a message finished (or not) `days` ago, with one attempt and one
 /// delivered webhook event; returns its id.
-async fn finished(db: &PgPool, status: &str, days: i32) -> i64 {
+pub async fn finished(db: &PgPool, status: &str, days: i32) -> i64 {
     let id: i64 = sqlx::query_scalar(
         r#"
         INSERT INTO messages (phone_number, content, status, provider_message_id, sent_at,

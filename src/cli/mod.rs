@@ -1,18 +1,21 @@
-//! The command line: `serve` (the default), `migrate` and `check-config`,
-//! described in docs/operations.md#the-command-line.
+//! The command line: `serve` (the default), `migrate`, `purge` and
+//! `check-config`, described in docs/operations.md#the-command-line.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use envconfig::Envconfig;
-use indicatif::{ProgressBar, ProgressStyle};
-use sqlx::migrate::Migration;
+use sqlx::PgPool;
 
-use crate::configuration::{ConfigError, LogFormat, MigrateSettings, Settings};
-use crate::migrations::{self, Logged, Progress};
+use crate::configuration::{ConfigError, LogFormat, Settings, ToolSettings};
 use crate::startup::connect_postgres;
 use crate::telemetry;
+
+mod migrate;
+mod purge;
+
+pub use migrate::migrate;
+pub use purge::purge;
 
 /// The version and the commit the binary was built from.
 pub const VERSION: &str = concat!(
@@ -24,7 +27,8 @@ pub const VERSION: &str = concat!(
 
 /// Exit status of a configuration that cannot be used.
 pub const EXIT_CONFIG: u8 = 2;
-/// Exit status of `migrate --check` when migrations are pending.
+/// Exit status when migrations are pending: `migrate --check` found some,
+/// or `serve` with `MIGRATE_ON_START=false` refused to start.
 pub const EXIT_PENDING: u8 = 3;
 
 /// Drains a PostgreSQL table of outgoing SMS messages into HTTP providers
@@ -50,6 +54,15 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Deletes the finished messages older than DAYS, as RETENTION_DAYS does
+    /// in the service, and exits: the first pass over a large table, as a
+    /// step of its own. Reads DATABASE_URL and LOG_FORMAT only.
+    Purge {
+        /// Sent messages sent, and failed ones failed, more than this many
+        /// days ago (1 to 36500).
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+        older_than_days: u32,
+    },
     /// Validates the environment and the providers file, prints the
     /// effective settings with secrets redacted, and exits; every mistake
     /// is listed, with exit status 2. Connects to nothing.
@@ -70,80 +83,24 @@ pub fn check_config() -> ExitCode {
     }
 }
 
-/// `migrate` and `migrate --check`.
-pub async fn migrate(check: bool) -> ExitCode {
-    let settings = match MigrateSettings::init_from_env() {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("{}", ConfigError::from(error));
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
+/// The database and the log format of the one-off `command` (`migrate`,
+/// `purge`), logging started; the exit status when they cannot be had.
+async fn connect(command: &str) -> Result<(PgPool, LogFormat), ExitCode> {
+    let settings = ToolSettings::init_from_env().map_err(|error| {
+        eprintln!("{}", ConfigError::from(error));
+        ExitCode::from(EXIT_CONFIG)
+    })?;
     telemetry::init(settings.log_format);
-    let pool = match connect_postgres(&settings.database).await {
-        Ok(pool) => pool,
-        Err(error) => return failed(&error),
-    };
-    let status = match check {
-        true => migrations::status(&pool).await,
-        false => migrations::apply(&pool, &mut Bar::new(settings.log_format)).await,
-    };
-    match status {
-        Ok(status) if check && !status.pending.is_empty() => {
-            tracing::warn!(pending = %status.pending_list(), "migrations are pending");
-            ExitCode::from(EXIT_PENDING)
-        }
-        Ok(status) => {
-            let applied = if check { 0 } else { status.pending.len() };
-            tracing::info!(applied, unknown = ?status.unknown, "the database is up to date");
-            ExitCode::SUCCESS
-        }
-        Err(error) => failed(&error),
-    }
+    let pool = connect_postgres(&settings.database)
+        .await
+        .map_err(|error| failed(command, &error))?;
+    Ok((pool, settings.log_format))
 }
 
-fn failed(error: &dyn std::error::Error) -> ExitCode {
-    tracing::error!(error = %error, "migrate failed");
+/// Logs why `command` failed; exit status 1.
+fn failed(command: &str, error: &dyn std::error::Error) -> ExitCode {
+    tracing::error!(error = %error, "{command} failed");
     ExitCode::FAILURE
-}
-
-/// A progress bar on a terminal, over the log lines of [`Logged`]; hidden
-/// in JSON mode and when standard error is not a terminal.
-struct Bar(ProgressBar);
-
-impl Bar {
-    fn new(format: LogFormat) -> Self {
-        let bar = match format {
-            LogFormat::Json => ProgressBar::hidden(),
-            LogFormat::Pretty => ProgressBar::new(0),
-        };
-        let style =
-            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} migrations {msg}")
-                .expect("the template is valid")
-                .progress_chars("=> ");
-        Bar(bar.with_style(style))
-    }
-}
-
-impl Progress for Bar {
-    fn start(&mut self, count: usize) {
-        self.0.set_length(count as u64);
-        self.0.suspend(|| Logged.start(count));
-        self.0.enable_steady_tick(Duration::from_millis(100));
-    }
-
-    fn applying(&mut self, migration: &Migration) {
-        self.0.set_message(migration.description.clone());
-    }
-
-    fn applied(&mut self, migration: &Migration, took: Duration) {
-        self.0.suspend(|| Logged.applied(migration, took));
-        self.0.inc(1);
-    }
-
-    fn done(&mut self) {
-        self.0.finish_with_message("applied");
-    }
 }
 
 #[cfg(test)]
@@ -172,6 +129,14 @@ mod tests {
             parse(&["md", "check-config"]).unwrap(),
             Some(Command::CheckConfig)
         );
+        assert_eq!(
+            parse(&["md", "purge", "--older-than-days", "30"]).unwrap(),
+            Some(Command::Purge {
+                older_than_days: 30
+            })
+        );
+        assert!(parse(&["md", "purge"]).is_err());
+        assert!(parse(&["md", "purge", "--older-than-days", "0"]).is_err());
         assert!(parse(&["md", "migrate", "--force"]).is_err());
         assert!(parse(&["md", "deploy"]).is_err());
         Cli::command().debug_assert();
