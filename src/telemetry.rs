@@ -168,7 +168,7 @@ const GAUGES: [(&str, &str); 11] = [
     ),
     (
         "dispatcher_tick_interval_seconds",
-        "DISPATCH_INTERVAL_MS, in seconds: the time between ticks.",
+        "The longest time between two ticks offered: DISPATCH_INTERVAL_MS in instance scope, at most 1.5 s in cluster scope.",
     ),
     (
         "dispatcher_receipts_kept",

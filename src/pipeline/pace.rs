@@ -46,6 +46,9 @@ pub trait Pace {
     /// The pause between two offers of a tick.
     fn pause(&self) -> Duration;
 
+    /// The longest [`Pace::pause`].
+    fn longest_pause(&self) -> Duration;
+
     /// Notes that a tick was offered now.
     fn ticked(&mut self);
 
@@ -92,6 +95,10 @@ impl Pace for InstancePace {
         self.interval
     }
 
+    fn longest_pause(&self) -> Duration {
+        self.interval
+    }
+
     fn ticked(&mut self) {
         let now = Utc::now();
         self.last_tick_at = Some(now);
@@ -134,6 +141,11 @@ impl FleetPace {
     pub fn new(pool: PgPool, interval: Duration) -> Self {
         FleetPace { pool, interval }
     }
+
+    /// A tenth of the interval, 10 ms to 1 s: the mean pause.
+    fn period(&self) -> Duration {
+        (self.interval / 10).clamp(Duration::from_millis(10), Duration::from_secs(1))
+    }
 }
 
 impl Pace for FleetPace {
@@ -144,8 +156,11 @@ impl Pace for FleetPace {
     /// A tenth of the interval (10 ms to 1 s), jittered by half either way:
     /// whichever instance comes first after the turn is due takes it.
     fn pause(&self) -> Duration {
-        let period = (self.interval / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
-        period.mul_f64(0.5 + fastrand::f64())
+        self.period().mul_f64(0.5 + fastrand::f64())
+    }
+
+    fn longest_pause(&self) -> Duration {
+        self.period().mul_f64(1.5)
     }
 
     fn ticked(&mut self) {}

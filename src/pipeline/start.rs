@@ -207,7 +207,6 @@ fn start_scheduler(
     let dispatch = &settings.dispatch;
     let (fetcher, pool) = (fetcher.clone(), pool.clone());
     let (scope, interval) = (dispatch.scope, dispatch.interval());
-    metrics::gauge!("dispatcher_tick_interval_seconds").set(interval.as_secs_f64());
     // A pipeline wedged before its first tick is overdue from its start.
     let now = std::time::UNIX_EPOCH.elapsed().unwrap_or_default();
     metrics::gauge!("dispatcher_last_tick_timestamp_seconds").set(now.as_secs_f64());
@@ -217,6 +216,8 @@ fn start_scheduler(
             DispatchScope::Cluster => Box::new(FleetPace::new(pool.clone(), interval)),
             DispatchScope::Instance => Box::new(InstancePace::new(interval)),
         };
+        let longest = pace.longest_pause().as_secs_f64();
+        metrics::gauge!("dispatcher_tick_interval_seconds").set(longest);
         SchedulerActor::new(fetcher, Heartbeat { pool, instance_id }, pace, running)
     })
 }
