@@ -15,22 +15,16 @@ fn main() {
     println!("cargo:rustc-env=MESSAGE_DISPATCHER_COMMIT={commit}");
 }
 
-/// HEAD's short hash; the files git moves at each commit rerun this script.
+/// HEAD's short hash; the files git moves at each commit (HEAD, the refs,
+/// packed or not) rerun this script.
 fn git_commit() -> Option<String> {
-    let head = Path::new(".git/HEAD");
-    if !head.is_file() {
+    if !Path::new(".git/HEAD").is_file() {
         return None;
     }
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    let branch = std::fs::read_to_string(head).ok()?;
-    if let Some(reference) = branch.strip_prefix("ref: ") {
-        let path = Path::new(".git").join(reference.trim());
-        let moved = if path.is_file() {
-            path
-        } else {
-            ".git/packed-refs".into()
-        };
-        println!("cargo:rerun-if-changed={}", moved.display());
+    for moved in [".git/HEAD", ".git/refs", ".git/packed-refs"] {
+        if Path::new(moved).exists() {
+            println!("cargo:rerun-if-changed={moved}");
+        }
     }
     let output = Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])

@@ -256,6 +256,18 @@ fn version_names_the_commit_and_help_names_every_command() {
     let version = text(&version);
     assert!(version.starts_with(concat!("message-dispatcher ", env!("CARGO_PKG_VERSION"))));
     assert!(version.contains("(commit "), "{version}");
+    // Built from a checkout: the commit is git's.
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    if let Some(head) = head.ok().filter(|head| head.status.success()) {
+        let head = String::from_utf8_lossy(&head.stdout);
+        assert!(
+            version.contains(&format!("(commit {})", head.trim())),
+            "{version}"
+        );
+    }
     let help = text(&run(&["--help"], &[]));
     for command in ["serve", "migrate", "purge", "check-config"] {
         assert!(help.contains(command), "{command}: {help}");
