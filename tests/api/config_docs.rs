@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-fn read(path: &str) -> String {
+pub fn read(path: &str) -> String {
     std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
@@ -34,9 +34,10 @@ fn documented(reference: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-#[test]
-fn every_variable_is_documented_with_its_default() {
-    let declared: BTreeMap<_, _> = [
+/// Every variable the service and the mock provider read, with its
+/// default.
+pub fn variables() -> BTreeMap<String, Option<String>> {
+    [
         read("src/configuration/mod.rs"),
         read("src/configuration/providers.rs"),
         read("src/configuration/webhook.rs"),
@@ -44,7 +45,12 @@ fn every_variable_is_documented_with_its_default() {
     ]
     .iter()
     .flat_map(|source| declared(source))
-    .collect();
+    .collect()
+}
+
+#[test]
+fn every_variable_is_documented_with_its_default() {
+    let declared = variables();
     let documented = documented(&read("docs/configuration.md"));
 
     assert_eq!(

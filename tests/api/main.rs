@@ -7,6 +7,7 @@ mod cli;
 mod cluster;
 mod config_docs;
 mod crash;
+mod deploy_files;
 mod dispatch;
 mod enqueue;
 mod fencing;
