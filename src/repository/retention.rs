@@ -14,20 +14,29 @@ use super::{bounded, millis};
 /// `message_attempts` and their webhook events; returns how many messages.
 ///
 /// A message whose webhook events are still to be posted is kept until
-/// they are. Rows another statement holds are skipped, never waited for, so
-/// instances running this side by side do not queue behind each other.
+/// they are, and passed over: the batch is made of the oldest messages that
+/// can go, so held ones never stall the pass. Rows another statement holds
+/// are skipped, never waited for, so instances running this side by side
+/// do not queue behind each other. The second look at the events, in the
+/// delete, covers an event added since the first.
 pub async fn delete_finished(pool: &PgPool, age: Duration, limit: u32) -> Result<u64, sqlx::Error> {
     let query = sqlx::query_scalar::<_, i64>(
         r#"
         WITH sent AS (
             SELECT id FROM messages
             WHERE status = 'sent' AND sent_at < now() - $1 * interval '1 millisecond'
+              AND NOT EXISTS (
+                  SELECT 1 FROM webhook_events e WHERE e.message_id = messages.id AND e.unfinished
+              )
             ORDER BY sent_at, id
             LIMIT $2
             FOR UPDATE SKIP LOCKED
         ), failed AS (
             SELECT id FROM messages
             WHERE status = 'failed' AND due_at < now() - $1 * interval '1 millisecond'
+              AND NOT EXISTS (
+                  SELECT 1 FROM webhook_events e WHERE e.message_id = messages.id AND e.unfinished
+              )
             ORDER BY due_at
             LIMIT $2
             FOR UPDATE SKIP LOCKED

@@ -3,6 +3,7 @@
 //! whether it is set or not.
 
 use actix_web::http::StatusCode;
+use message_dispatcher::repository;
 use mock_provider::Behaviour;
 use sqlx::PgPool;
 
@@ -195,4 +196,28 @@ async fn a_failed_message_keeps_the_time_it_failed_for_retention() {
         (0.0..60.0).contains(&ago),
         "due_at is when it failed: {ago} s ago"
     );
+}
+
+#[actix_web::test]
+async fn messages_held_by_their_webhook_events_never_stall_the_pass() {
+    let app = spawn_app_with(TestOptions::default().var("DISPATCH_AUTOSTART", false)).await;
+    let db = app.db.clone();
+    let mut held = Vec::new();
+    for days in [50, 49] {
+        let id = finished(&db, "failed", days).await;
+        sqlx::query("UPDATE webhook_events SET status = 'pending' WHERE message_id = $1")
+            .bind(id)
+            .execute(&db)
+            .await
+            .unwrap();
+        held.push(id);
+    }
+    let deletable = finished(&db, "failed", 40).await;
+    let month = std::time::Duration::from_secs(30 * 86_400);
+    // A batch of one: the oldest that can go, not the oldest.
+    let deleted = repository::delete_finished(&db, month, 1).await.unwrap();
+    assert_eq!(deleted, 1);
+    assert_eq!(left(&db).await.0, held);
+    assert_eq!(repository::delete_finished(&db, month, 1).await.unwrap(), 0);
+    assert!(!held.contains(&deletable));
 }
