@@ -15,21 +15,24 @@ fn main() {
     println!("cargo:rustc-env=MESSAGE_DISPATCHER_COMMIT={commit}");
 }
 
-/// HEAD's short hash; the files git moves at each commit (HEAD, the refs,
-/// packed or not) rerun this script.
+/// HEAD's short hash; the files git moves at each commit (HEAD, the
+/// branches, packed or not) rerun this script. Worktrees have a git
+/// directory of their own and share the branches.
 fn git_commit() -> Option<String> {
-    if !Path::new(".git/HEAD").is_file() {
-        return None;
+    let git = |args: &[&str]| {
+        let output = Command::new("git").args(args).output().ok()?;
+        let text = String::from_utf8(output.stdout).ok()?;
+        output.status.success().then(|| text.trim().to_owned())
+    };
+    let own = git(&["rev-parse", "--git-dir"])?;
+    let common = git(&["rev-parse", "--git-common-dir"]).unwrap_or_else(|| own.clone());
+    let watched = [
+        Path::new(&own).join("HEAD"),
+        Path::new(&common).join("refs/heads"),
+        Path::new(&common).join("packed-refs"),
+    ];
+    for path in watched.iter().filter(|path| path.exists()) {
+        println!("cargo:rerun-if-changed={}", path.display());
     }
-    for moved in [".git/HEAD", ".git/refs", ".git/packed-refs"] {
-        if Path::new(moved).exists() {
-            println!("cargo:rerun-if-changed={moved}");
-        }
-    }
-    let output = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()?;
-    let commit = String::from_utf8(output.stdout).ok()?;
-    output.status.success().then(|| commit.trim().to_owned())
+    git(&["rev-parse", "--short=12", "HEAD"])
 }

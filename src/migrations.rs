@@ -50,13 +50,20 @@ pub async fn status(pool: &PgPool) -> Result<Status, MigrateError> {
 /// instances starting together apply each migration once; each migration
 /// runs in a transaction of its own. The connection has no statement
 /// time-out (waiting for the lock, or building an index, may take longer
-/// than the pool's) and is closed afterwards, never returned to the pool.
+/// than the pool's) but waits at most 10 s for a table's lock, and is
+/// closed afterwards, never returned to the pool.
 pub async fn apply(pool: &PgPool, progress: &mut dyn Progress) -> Result<Status, MigrateError> {
     let mut conn = pool.acquire().await?.detach();
     sqlx::query("SET statement_timeout = 0")
         .execute(&mut conn)
         .await?;
     conn.lock().await?;
+    // Once the lock is held: a migration waiting for a table behind a long
+    // transaction would queue every statement of the fleet on that table
+    // behind itself. It fails instead, rolled back, to be run again.
+    sqlx::query("SET lock_timeout = '10s'")
+        .execute(&mut conn)
+        .await?;
     let applied = apply_locked(&mut conn, progress).await;
     // The lock dies with the session anyway: the migration's error comes
     // first.

@@ -8,6 +8,7 @@ use envconfig::Envconfig;
 use sqlx::PgPool;
 
 use crate::configuration::{ConfigError, LogFormat, Settings, ToolSettings};
+use crate::error::StartupError;
 use crate::startup::connect_postgres;
 use crate::telemetry;
 
@@ -93,7 +94,13 @@ async fn connect(command: &str) -> Result<(PgPool, LogFormat), ExitCode> {
     telemetry::init(settings.log_format);
     let pool = connect_postgres(&settings.database)
         .await
-        .map_err(|error| failed(command, &error))?;
+        .map_err(|error| match error {
+            StartupError::DatabaseUrl(_) => {
+                eprintln!("configuration error: {error}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+            error => failed(command, &error),
+        })?;
     Ok((pool, settings.log_format))
 }
 

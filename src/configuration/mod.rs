@@ -16,7 +16,7 @@ mod webhook;
 pub use providers::{BreakerSettings, ProviderSettings, ProviderVariables};
 pub use validate::ConfigError;
 use validate::Mistakes;
-pub use values::{redacted_url, DispatchScope, LogFormat, Secret};
+pub use values::{redacted_origin, redacted_url, DispatchScope, LogFormat, Secret};
 pub use webhook::WebhookSettings;
 
 /// The shortest lease the service keeps: renewed every third of it, a lease
@@ -288,6 +288,16 @@ mod tests {
             error,
             "configuration error: DATABASE_URL is required but not set"
         );
+    }
+
+    #[test]
+    fn a_database_url_postgresql_cannot_read_is_a_mistake() {
+        let error = error_of(&[("DATABASE_URL", "postgres://u:pw@db:notaport/app")]);
+        assert!(
+            error.starts_with("configuration error: DATABASE_URL is not a valid PostgreSQL URL"),
+            "{error}"
+        );
+        assert!(!error.contains("pw"), "{error}");
     }
 
     #[test]

@@ -71,6 +71,12 @@ impl Mistakes {
         }
     }
 
+    /// Whether a mistake about the variable `name` was found already.
+    fn about(&self, name: &str) -> bool {
+        let told = format!("{name} ");
+        self.0.iter().any(|mistake| mistake.starts_with(&told))
+    }
+
     /// The value of `result`, or its mistakes.
     fn take<T>(&mut self, result: Result<T, ConfigError>) -> Option<T> {
         result.map_err(|error| self.push(error.0)).ok()
@@ -180,6 +186,15 @@ impl Variables {
 impl Settings {
     /// The checks across variables; a missing `INSTANCE_ID` is made here.
     fn check(&mut self, mistakes: &mut Mistakes) {
+        // Unless it was missing, and its mistake told already.
+        if !mistakes.about("DATABASE_URL") {
+            let url = self.database.url.expose();
+            if let Err(error) = url.parse::<sqlx::postgres::PgConnectOptions>() {
+                mistakes.push(format!(
+                    "DATABASE_URL is not a valid PostgreSQL URL: {error}"
+                ));
+            }
+        }
         let has = |key: &Option<Secret>| key.as_ref().is_some_and(|k| !k.expose().is_empty());
         if has(&self.http.api_key_previous) && !has(&self.http.api_key) {
             mistakes.push("API_KEY_PREVIOUS is set without API_KEY: set the new key in API_KEY");

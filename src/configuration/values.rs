@@ -34,23 +34,35 @@ impl FromStr for Secret {
     }
 }
 
-/// `url` with its password and its query, either of which may hold a
-/// credential, redacted: for the Debug print of settings.
+/// `url` with everything that may hold a credential redacted: all before
+/// the last `@` (user and password, whatever they contain), the query and
+/// the fragment. Scheme, host and path stay: for the Debug print of
+/// settings.
 pub fn redacted_url(url: &str) -> String {
-    let (url, query) = match url.split_once('?') {
-        Some((url, _)) => (url, "?[redacted]"),
-        None => (url, ""),
-    };
     let Some((scheme, rest)) = url.split_once("://") else {
-        return format!("{url}{query}");
+        return without_query(url);
     };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:[redacted]@{host}{path}{query}")
-        }
-        None => format!("{url}{query}"),
+    match rest.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://[redacted]@{}", without_query(host)),
+        None => format!("{scheme}://{}", without_query(rest)),
+    }
+}
+
+/// [`redacted_url`] without its path either: for URLs that carry a token
+/// in the path, as webhook receivers' often do.
+pub fn redacted_origin(url: &str) -> String {
+    let url = redacted_url(url);
+    let start = url.find("://").map_or(0, |scheme| scheme + 3);
+    match url[start..].find(['/', '?', '#']) {
+        Some(end) => format!("{}/[redacted]", &url[..start + end]),
+        None => url,
+    }
+}
+
+fn without_query(text: &str) -> String {
+    match text.find(['?', '#']) {
+        Some(at) => format!("{}{}[redacted]", &text[..at], &text[at..=at]),
+        None => text.to_owned(),
     }
 }
 
@@ -108,10 +120,10 @@ impl FromStr for DispatchScope {
 
 #[cfg(test)]
 mod tests {
-    use super::redacted_url;
+    use super::{redacted_origin, redacted_url};
 
     #[test]
-    fn a_url_loses_its_password_and_query_and_keeps_the_rest() {
+    fn a_url_loses_what_may_hold_a_credential_and_keeps_the_rest() {
         let cases = [
             (
                 "https://sms.example.com/send",
@@ -119,14 +131,30 @@ mod tests {
             ),
             (
                 "https://user:pa55@sms.example.com:8443/send?token=t0k",
-                "https://user:[redacted]@sms.example.com:8443/send?[redacted]",
+                "https://[redacted]@sms.example.com:8443/send?[redacted]",
             ),
-            ("http://key@10.0.0.1/x", "http://key:[redacted]@10.0.0.1/x"),
+            ("http://t0ken@10.0.0.1/x", "http://[redacted]@10.0.0.1/x"),
+            ("postgres://u:ab/c?d@db/app", "postgres://[redacted]@db/app"),
             ("http://h/p?a=1", "http://h/p?[redacted]"),
-            ("not a url", "not a url"),
+            ("http://h/p#s3cret", "http://h/p#[redacted]"),
+            ("not a url?k=v", "not a url?[redacted]"),
         ];
         for (url, printed) in cases {
             assert_eq!(redacted_url(url), printed, "{url}");
+        }
+        let origins = [
+            (
+                "https://hooks.example.com/T0/B1/s3cret",
+                "https://hooks.example.com/[redacted]",
+            ),
+            (
+                "https://u:p@hooks.example.com?k=1",
+                "https://[redacted]@hooks.example.com/[redacted]",
+            ),
+            ("https://hooks.example.com", "https://hooks.example.com"),
+        ];
+        for (url, printed) in origins {
+            assert_eq!(redacted_origin(url), printed, "{url}");
         }
     }
 }

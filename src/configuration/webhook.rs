@@ -6,7 +6,7 @@ use std::time::Duration;
 use envconfig::Envconfig;
 
 use super::validate::Mistakes;
-use super::{redacted_url, Secret};
+use super::{redacted_origin, Secret};
 use crate::domain::CallbackUrl;
 use crate::webhook::SigningKey;
 
@@ -16,7 +16,7 @@ pub struct WebhookSettings {
     /// Where events go for messages without a `callback_url`; unset: only
     /// messages with one get events.
     #[envconfig(from = "WEBHOOK_URL")]
-    #[debug("{:?}", url.as_deref().map(redacted_url))]
+    #[debug("{:?}", url.as_deref().map(redacted_origin))]
     pub url: Option<String>,
     /// `whsec_<base64>`: signs every event; unset sends them unsigned.
     #[envconfig(from = "WEBHOOK_SECRET")]

@@ -17,8 +17,7 @@ use super::{bounded, millis};
 /// they are, and passed over: the batch is made of the oldest messages that
 /// can go, so held ones never stall the pass. Rows another statement holds
 /// are skipped, never waited for, so instances running this side by side
-/// do not queue behind each other. The second look at the events, in the
-/// delete, covers an event added since the first.
+/// do not queue behind each other.
 pub async fn delete_finished(pool: &PgPool, age: Duration, limit: u32) -> Result<u64, sqlx::Error> {
     let query = sqlx::query_scalar::<_, i64>(
         r#"
@@ -43,9 +42,6 @@ pub async fn delete_finished(pool: &PgPool, age: Duration, limit: u32) -> Result
         ), gone AS (
             DELETE FROM messages m
             WHERE m.id = ANY (ARRAY(SELECT id FROM sent UNION ALL SELECT id FROM failed))
-              AND NOT EXISTS (
-                  SELECT 1 FROM webhook_events e WHERE e.message_id = m.id AND e.unfinished
-              )
             RETURNING m.id
         ), attempts AS (
             DELETE FROM message_attempts a USING gone g WHERE a.message_id = g.id

@@ -68,6 +68,19 @@ async fn metrics_count_sends_calls_ticks_and_the_queue() {
     assert!(after.contains("dispatcher_queue_depth{status=\"pending\"}"));
     assert!(after.contains("dispatcher_scheduler_running"));
     assert!(after.contains("# HELP dispatcher_messages_sent_total"));
+    // Counters without labels exist before their first event, at 0 in a
+    // fresh process (here, maybe counted by another test already).
+    for counter in [
+        "dispatcher_messages_expired_total",
+        "dispatcher_leases_lost_total",
+    ] {
+        assert!(
+            after
+                .lines()
+                .any(|line| line.starts_with(&format!("{counter} "))),
+            "{counter}"
+        );
+    }
 }
 
 #[actix_web::test]
