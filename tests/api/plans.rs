@@ -5,7 +5,7 @@
 use sqlx::PgPool;
 
 use crate::helpers::spawn_app;
-use message_dispatcher::repository::{CLAIM_EVENTS, RECORD_RECEIPTS};
+use message_dispatcher::repository::{CLAIM_EVENTS, DELETE_FINISHED, RECORD_RECEIPTS};
 
 /// The text plan of `statement` with these parameters, as the service's
 /// connections plan it (custom plans only).
@@ -102,6 +102,44 @@ async fn receipts_probe_the_provider_id_index_when_the_statistics_predate_the_id
         "{plan}"
     );
     for scan in ["Seq Scan on messages", "Merge"] {
+        assert!(!plan.contains(scan), "no {scan}:\n{plan}");
+    }
+}
+
+#[actix_web::test]
+async fn retention_walks_the_oldest_finished_and_probes_each_ones_history() {
+    let app = spawn_app().await;
+    for statement in [
+        "INSERT INTO messages (phone_number, content, status, provider_message_id, sent_at, due_at)
+         SELECT '+905551234567', 'old', 'sent', 'pm-' || g, now() - interval '40 days', now()
+         FROM generate_series(1, 20000) g",
+        "INSERT INTO webhook_events (message_id, type, url, status)
+         SELECT m.id, 'message.sent', 'http://127.0.0.1:9/hooks',
+                CASE WHEN m.id % 2 = 0 THEN 'delivered' ELSE 'pending' END
+         FROM messages m",
+        "ANALYZE messages, webhook_events, message_attempts",
+        // The history grew after its statistics were taken.
+        "INSERT INTO message_attempts (message_id, provider, started_at, duration_ms, result)
+         SELECT m.id, 'default', now() - interval '40 days', 5, 'accepted' FROM messages m",
+    ] {
+        sqlx::query(statement).execute(&app.db).await.unwrap();
+    }
+
+    let month_ms = 30_i64 * 86_400_000;
+    let plan = plan(&app.db, DELETE_FINISHED, |query| {
+        query.bind(month_ms).bind(1000_i64)
+    })
+    .await;
+
+    for walk in [
+        "Index Scan Backward using messages_sent_newest on messages",
+        "Nested Loop Anti Join",
+        "Index Cond: (message_id = messages.id)",
+        "on message_attempts_by_message",
+    ] {
+        assert!(plan.contains(walk), "{walk}:\n{plan}");
+    }
+    for scan in ["Seq Scan", "Hash", "Sort"] {
         assert!(!plan.contains(scan), "no {scan}:\n{plan}");
     }
 }
