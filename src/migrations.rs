@@ -35,6 +35,7 @@ pub trait Progress {
 
 /// The database's status, read without changing anything (not even creating
 /// sqlx's bookkeeping table).
+#[tracing::instrument(skip_all)]
 pub async fn status(pool: &PgPool) -> Result<Status, MigrateError> {
     let mut conn = pool.acquire().await?;
     let bookkept: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
@@ -52,6 +53,7 @@ pub async fn status(pool: &PgPool) -> Result<Status, MigrateError> {
 /// time-out (waiting for the lock, or building an index, may take longer
 /// than the pool's) but waits at most 10 s for a table's lock, and is
 /// closed afterwards, never returned to the pool.
+#[tracing::instrument(skip_all)]
 pub async fn apply(pool: &PgPool, progress: &mut dyn Progress) -> Result<Status, MigrateError> {
     let mut conn = pool.acquire().await?.detach();
     sqlx::query("SET statement_timeout = 0")

@@ -3,10 +3,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use sqlx::migrate::Migration;
 
-use super::{connect, failed, EXIT_PENDING};
+use super::{connect, failed, progress, EXIT_PENDING};
 use crate::configuration::LogFormat;
 use crate::migrations::{self, Logged, Progress};
 
@@ -40,15 +40,8 @@ struct Bar(ProgressBar);
 
 impl Bar {
     fn new(format: LogFormat) -> Self {
-        let bar = match format {
-            LogFormat::Json => ProgressBar::hidden(),
-            LogFormat::Pretty => ProgressBar::new(0),
-        };
-        let style =
-            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} migrations {msg}")
-                .expect("the template is valid")
-                .progress_chars("=> ");
-        Bar(bar.with_style(style))
+        let template = "{spinner} [{bar:30}] {pos}/{len} migrations {msg}";
+        Bar(progress(format, ProgressBar::new(0), template))
     }
 }
 
@@ -56,7 +49,6 @@ impl Progress for Bar {
     fn start(&mut self, count: usize) {
         self.0.set_length(count as u64);
         self.0.suspend(|| Logged.start(count));
-        self.0.enable_steady_tick(Duration::from_millis(100));
     }
 
     fn applying(&mut self, migration: &Migration) {

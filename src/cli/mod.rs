@@ -2,13 +2,13 @@
 //! `check-config`, described in docs/operations.md#the-command-line.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use envconfig::Envconfig;
+use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::PgPool;
 
-use crate::configuration::{ConfigError, LogFormat, Settings, ToolSettings};
-use crate::error::StartupError;
+use crate::configuration::{LogFormat, Settings, ToolSettings};
 use crate::startup::connect_postgres;
 use crate::telemetry;
 
@@ -87,21 +87,29 @@ pub fn check_config() -> ExitCode {
 /// The database and the log format of the one-off `command` (`migrate`,
 /// `purge`), logging started; the exit status when they cannot be had.
 async fn connect(command: &str) -> Result<(PgPool, LogFormat), ExitCode> {
-    let settings = ToolSettings::init_from_env().map_err(|error| {
-        eprintln!("{}", ConfigError::from(error));
+    let settings = ToolSettings::from_env().map_err(|error| {
+        eprintln!("{error}");
         ExitCode::from(EXIT_CONFIG)
     })?;
     telemetry::init(settings.log_format);
     let pool = connect_postgres(&settings.database)
         .await
-        .map_err(|error| match error {
-            StartupError::DatabaseUrl(_) => {
-                eprintln!("configuration error: {error}");
-                ExitCode::from(EXIT_CONFIG)
-            }
-            error => failed(command, &error),
-        })?;
+        .map_err(|error| failed(command, &error))?;
     Ok((pool, settings.log_format))
+}
+
+/// A progress display on a terminal: `shown` in the style of `template`,
+/// ticking; hidden in JSON mode (and by indicatif when standard error is
+/// not a terminal).
+fn progress(format: LogFormat, shown: ProgressBar, template: &str) -> ProgressBar {
+    if format == LogFormat::Json {
+        return ProgressBar::hidden();
+    }
+    let style = ProgressStyle::with_template(template)
+        .expect("the template is a constant")
+        .progress_chars("=> ");
+    shown.enable_steady_tick(Duration::from_millis(100));
+    shown.with_style(style)
 }
 
 /// Logs why `command` failed; exit status 1.

@@ -4,10 +4,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
-use super::{connect, failed};
-use crate::configuration::LogFormat;
+use super::{connect, failed, progress};
 use crate::repository;
 
 /// Messages of each outcome one statement deletes, as the janitor does.
@@ -21,7 +20,9 @@ pub async fn purge(days: u32) -> ExitCode {
         Err(status) => return status,
     };
     let age = Duration::from_secs(u64::from(days) * 86_400);
-    let bar = spinner(format);
+    // Messages deleted so far and the pace.
+    let template = "{spinner} {human_pos} messages deleted ({per_sec})";
+    let bar = progress(format, ProgressBar::new_spinner(), template);
     let mut deleted = 0;
     loop {
         match repository::delete_finished(&pool, age, BATCH).await {
@@ -40,17 +41,4 @@ pub async fn purge(days: u32) -> ExitCode {
     bar.finish();
     tracing::info!(deleted, older_than_days = days, "purge done");
     ExitCode::SUCCESS
-}
-
-/// Messages deleted so far and the pace, on a terminal; hidden in JSON
-/// mode and when standard error is not a terminal.
-fn spinner(format: LogFormat) -> ProgressBar {
-    let bar = match format {
-        LogFormat::Json => ProgressBar::hidden(),
-        LogFormat::Pretty => ProgressBar::new_spinner(),
-    };
-    let style = ProgressStyle::with_template("{spinner} {human_pos} messages deleted ({per_sec})")
-        .expect("the template is valid");
-    bar.enable_steady_tick(Duration::from_millis(100));
-    bar.with_style(style)
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use envconfig::Envconfig;
 
-use super::{Secret, Settings, Variables};
+use super::{DatabaseSettings, Secret, Settings, ToolSettings, Variables};
 
 /// Why the settings could not be read: one mistake per line, each naming
 /// its variable.
@@ -183,17 +183,34 @@ impl Variables {
     }
 }
 
+impl DatabaseSettings {
+    /// `DATABASE_URL` as PostgreSQL's client reads it.
+    fn check(&self, mistakes: &mut Mistakes) {
+        let url = self.url.expose();
+        if let Err(error) = url.parse::<sqlx::postgres::PgConnectOptions>() {
+            mistakes.push(format!(
+                "DATABASE_URL is not a valid PostgreSQL URL: {error}"
+            ));
+        }
+    }
+}
+
+impl ToolSettings {
+    /// Reads and validates what the one-off commands read.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let settings = Self::init_from_env()?;
+        let mut mistakes = Mistakes::default();
+        settings.database.check(&mut mistakes);
+        mistakes.into_result(settings)
+    }
+}
+
 impl Settings {
     /// The checks across variables; a missing `INSTANCE_ID` is made here.
     fn check(&mut self, mistakes: &mut Mistakes) {
         // Unless it was missing, and its mistake told already.
         if !mistakes.about("DATABASE_URL") {
-            let url = self.database.url.expose();
-            if let Err(error) = url.parse::<sqlx::postgres::PgConnectOptions>() {
-                mistakes.push(format!(
-                    "DATABASE_URL is not a valid PostgreSQL URL: {error}"
-                ));
-            }
+            self.database.check(mistakes);
         }
         let has = |key: &Option<Secret>| key.as_ref().is_some_and(|k| !k.expose().is_empty());
         if has(&self.http.api_key_previous) && !has(&self.http.api_key) {

@@ -82,6 +82,7 @@ pub async fn oldest_pending(pool: &PgPool) -> Result<Option<DateTime<Utc>>, sqlx
 /// rows not due yet, as a claim does; the longest wait would need a sort of
 /// every due row at each scrape. Within a priority the claim takes the
 /// lowest id first, so this is the wait of the next message of its lane.
+#[tracing::instrument(skip_all)]
 pub async fn oldest_due_wait(pool: &PgPool) -> Result<f64, sqlx::Error> {
     let query = sqlx::query_scalar(
         r#"

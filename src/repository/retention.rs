@@ -54,6 +54,7 @@ SELECT count(*) FROM gone
 /// can go, so held ones never stall the pass. Rows another statement holds
 /// are skipped, never waited for, so instances running this side by side
 /// do not queue behind each other.
+#[tracing::instrument(skip(pool))]
 pub async fn delete_finished(pool: &PgPool, age: Duration, limit: u32) -> Result<u64, sqlx::Error> {
     let query = sqlx::query_scalar::<_, i64>(DELETE_FINISHED)
         .bind(millis(age))

@@ -43,7 +43,7 @@ fn migration_count() -> usize {
         .count()
 }
 
-#[tokio::test]
+#[actix_web::test]
 async fn migrate_check_lists_what_is_pending_and_migrate_applies_it_once() {
     let url = create_database().await;
     let env = [("DATABASE_URL", url.as_str()), ("LOG_FORMAT", "json")];
@@ -77,7 +77,7 @@ async fn migrate_check_lists_what_is_pending_and_migrate_applies_it_once() {
     assert_eq!(applied_versions(&url).await.len(), migration_count());
 }
 
-#[tokio::test]
+#[actix_web::test]
 async fn migrations_started_together_are_each_applied_once() {
     let url = create_database().await;
     let children: Vec<_> = (0..3)
@@ -105,7 +105,7 @@ async fn migrations_started_together_are_each_applied_once() {
     assert_eq!(applied_versions(&url).await.len(), migration_count());
 }
 
-#[tokio::test]
+#[actix_web::test]
 async fn migrate_needs_only_the_database_and_fails_clearly_without_it() {
     let missing = run(&["migrate"], &[]);
     assert_eq!(code(&missing), 2);
@@ -124,7 +124,7 @@ async fn migrate_needs_only_the_database_and_fails_clearly_without_it() {
     assert!(text(&purge).contains("DATABASE_URL is required but not set"));
 }
 
-#[tokio::test]
+#[actix_web::test]
 async fn a_service_told_not_to_migrate_refuses_a_database_with_pending_migrations() {
     let url = create_database().await;
     let env = [
@@ -147,7 +147,7 @@ async fn a_service_told_not_to_migrate_refuses_a_database_with_pending_migration
     assert_eq!(tables, 0, "the service migrated although told not to");
 }
 
-#[tokio::test]
+#[actix_web::test]
 async fn purge_deletes_the_finished_messages_past_the_age_and_nothing_else() {
     let url = create_database().await;
     let env = [("DATABASE_URL", url.as_str())];
@@ -284,7 +284,7 @@ fn version_names_the_commit_and_help_names_every_command() {
 
 /// `migrate` with `LOG_FORMAT=pretty` on a terminal (a pseudo-terminal from
 /// util-linux's `script`) draws its progress bar.
-#[tokio::test]
+#[actix_web::test]
 async fn migrate_on_a_terminal_draws_a_progress_bar() {
     if Command::new("script").arg("--version").output().is_err() {
         eprintln!("SKIPPED: util-linux's script is not installed, no terminal to test on");
